@@ -1,0 +1,141 @@
+"""A DCGAN-style generator and a spectrally normalized discriminator.
+
+Generator: z (B, latent_dim) [+ class labels] -> image (B, C, H, W) in [0, 1].
+Discriminator: image (B, C, H, W) [+ labels] -> real/fake logit (B,).
+Spectral normalization caps each discriminator layer's Lipschitz constant, the
+stabilizer this lesson contrasts with a plain DCGAN; `spectral_norm=False` turns it off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.models.common import base_resolution, check_image_shape, num_stages
+
+LOSSES = ("non-saturating", "hinge")
+
+
+@dataclass
+class GANConfig:
+    image_size: int = 28
+    channels: int = 1
+    latent_dim: int = 32
+    generator_width: int = 64  # channels of the last generator stage; doubled going back up
+    discriminator_width: int = 64  # channels of the first discriminator stage
+    spectral_norm: bool = True
+    loss: str = "non-saturating"  # or "hinge"
+    num_classes: int = 0  # > 0 makes both networks class-conditional
+
+    def __post_init__(self) -> None:
+        check_image_shape(self.image_size, self.channels)
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}.")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}.")
+
+
+class Generator(nn.Module):
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.config = config
+        stages = num_stages(config.image_size)
+        self._res = base_resolution(config.image_size)
+        widths = [config.generator_width * 2**i for i in range(stages)][::-1]  # e.g. [128, 64]
+        self._top_width = widths[0]
+        in_dim = config.latent_dim
+        if config.num_classes:
+            self.class_embedding = nn.Embedding(config.num_classes, config.latent_dim)
+            in_dim += config.latent_dim
+        self.project = nn.Sequential(
+            nn.Linear(in_dim, widths[0] * self._res**2, bias=False),
+            nn.BatchNorm1d(widths[0] * self._res**2),
+            nn.ReLU(),
+        )
+        blocks: list[nn.Module] = []
+        for w_in, w_out in zip(widths, widths[1:]):
+            blocks += [
+                nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.ReLU(),
+            ]
+        blocks += [nn.ConvTranspose2d(widths[-1], config.channels, 4, stride=2, padding=1)]
+        self.blocks = nn.Sequential(*blocks)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z: (B, latent_dim), labels: (B,) long or None -> images (B, C, H, W) in [0, 1]."""
+        if self.config.num_classes:
+            if labels is None:
+                raise ValueError("This generator is class-conditional: pass labels.")
+            z = torch.cat([z, self.class_embedding(labels)], dim=1)
+        h = self.project(z).view(-1, self._top_width, self._res, self._res)
+        return torch.sigmoid(self.blocks(h))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.config = config
+        sn = nn.utils.spectral_norm if config.spectral_norm else (lambda m: m)
+        stages = num_stages(config.image_size)
+        res = base_resolution(config.image_size)
+        widths = [config.discriminator_width * 2**i for i in range(stages)]
+        layers: list[nn.Module] = []
+        in_ch = config.channels
+        for w in widths:
+            layers += [sn(nn.Conv2d(in_ch, w, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+            in_ch = w
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        feature_dim = widths[-1] * res * res
+        self.to_logit = sn(nn.Linear(feature_dim, 1))
+        if config.num_classes:  # projection discriminator (Miyato & Koyama 2018)
+            self.class_embedding = sn(nn.Embedding(config.num_classes, feature_dim))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, C, H, W) in [0, 1] -> logits (B,); higher means 'real'."""
+        h = self.features(x * 2.0 - 1.0)
+        out = self.to_logit(h).squeeze(1)
+        if self.config.num_classes:
+            if labels is None:
+                raise ValueError("This discriminator is class-conditional: pass labels.")
+            out = out + (self.class_embedding(labels) * h).sum(1)
+        return out
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Loss the discriminator minimizes, given logits (B,) on real and generated images."""
+    if kind == "hinge":
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Loss the generator minimizes (non-saturating: -log D(G(z)); hinge: -D(G(z)))."""
+    if kind == "hinge":
+        return -fake_logits.mean()
+    return F.softplus(-fake_logits).mean()
+
+
+class GAN(nn.Module):
+    """Generator and discriminator kept together so one checkpoint holds both."""
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.generator = Generator(config)
+        self.discriminator = Discriminator(config)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z: (B, latent_dim) -> images (B, C, H, W) in [0, 1]; same name as VAE.decode."""
+        return self.generator(z, labels)

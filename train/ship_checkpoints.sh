@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The exact recipes of the checkpoints shipped in checkpoints/. Each run resumes from its last
+# complete epoch, so this script can be stopped and started again at any time.
+#   bash train/ship_checkpoints.sh            # all of them, in this order
+#   bash train/ship_checkpoints.sh fashion    # only the lines whose output name matches
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+only=${1:-}
+
+run() {  # run KIND OUT ARGS...
+  local kind=$1 out=$2; shift 2
+  [[ -n "$only" && "$out" != *"$only"* ]] && return 0
+  echo "=== $kind -> checkpoints/$out"
+  "$PY" "train/$kind.py" --out "checkpoints/$out" --resume --no-progress "$@"
+}
+
+run vae        fashion-mnist-vae-16   --dataset fashion-mnist --latent-dim 16 --epochs 15
+run classifier mnist-classifier       --dataset mnist --epochs 15
+run vae        mnist-vae-16           --dataset mnist --latent-dim 16 --epochs 40
+run vae        mnist-vae-2            --dataset mnist --latent-dim 2 --epochs 40
+run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 50
+run classifier fashion-mnist-classifier --dataset fashion-mnist --epochs 8
+run vae        fashion-mnist-vae-2    --dataset fashion-mnist --latent-dim 2 --epochs 10
+run gan        fashion-mnist-gan-32   --dataset fashion-mnist --latent-dim 32 --epochs 10
