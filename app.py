@@ -1,0 +1,38 @@
+"""Genlab: explore the latent spaces of a VAE and a GAN in the browser.
+
+    python app.py                      # http://127.0.0.1:7860
+    python app.py --host 0.0.0.0 --port 8080 --checkpoints my_checkpoints
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from genlab.checkpoints import DEFAULT_CHECKPOINT_DIR
+from genlab.ui.app import build_app, launch_kwargs
+from genlab.ui.store import ModelStore
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                   help="address to bind (default 127.0.0.1; 0.0.0.0 to serve your network)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    p.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
+    p.add_argument("--checkpoints", default=str(DEFAULT_CHECKPOINT_DIR), help="folder of checkpoint folders")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    store = ModelStore.load(args.checkpoints, args.device)
+    demo = build_app(store)
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                max_file_size="10mb", **launch_kwargs())
+
+
+if __name__ == "__main__":
+    main()

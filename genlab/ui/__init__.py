@@ -1,0 +1,1 @@
+"""The Gradio user interface: one module per tab, built by `genlab.ui.app.build_app`."""

@@ -1,0 +1,72 @@
+"""Build the Gradio app: the shell (model picker, seed) above one tab per module."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from genlab.ui import attributes, interpolate, lesson_compare, lesson_gan, lesson_vae, sample, sliders
+from genlab.ui.shell import Shell
+from genlab.ui.store import ModelStore
+
+TITLE = "Genlab: what did the VAE and the GAN learn?"
+INTRO = (
+    "Explore the latent spaces of a variational autoencoder (VAE) and a generative adversarial "
+    "network (GAN) trained on MNIST digits and Fashion-MNIST clothes. Pick a model, then sample."
+)
+CSS = """
+.genlab-pixelated img, .genlab-pixelated canvas { image-rendering: pixelated; }
+"""
+
+
+def build_app(store: ModelStore) -> gr.Blocks:
+    """The whole app for the checkpoints in `store`; launch it with `launch_kwargs()`."""
+    with gr.Blocks(title="Genlab") as demo:
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        shell = Shell(store)
+        choices = shell.model_choices()
+        with gr.Row():
+            shell.model_picker = gr.Dropdown(
+                choices, value=choices[0][1] if choices else None, label="Model", scale=3,
+            )
+            shell.seed_box = gr.Number(0, label="Seed", precision=0, minimum=0, scale=1)
+            refresh = gr.Button("↻ Refresh models", scale=0)
+        status = gr.Markdown(_problems_text(store.problems))
+        with gr.Tabs():
+            with gr.Tab("Sample"):
+                sample.build(shell)
+            with gr.Tab("Latent sliders"):
+                sliders.build(shell)
+            with gr.Tab("Interpolate"):
+                interpolate.build(shell)
+            with gr.Tab("Edit attributes"):
+                attributes.build(shell)
+            with gr.Tab("VAE vs GAN"):
+                lesson_compare.build(shell)
+            with gr.Tab("How a VAE works"):
+                lesson_vae.build(shell)
+            with gr.Tab("How a GAN trains"):
+                lesson_gan.build(shell)
+
+        def refresh_models(current):
+            problems = store.refresh()
+            new_choices = shell.model_choices()
+            names = [n for _, n in new_choices]
+            value = current if current in names else (names[0] if names else None)
+            return gr.Dropdown(choices=new_choices, value=value), _problems_text(problems)
+
+        refresh.click(refresh_models, shell.model_picker, [shell.model_picker, status], api_name="refresh_models")
+        for fn, inputs, outputs in shell._model_change:
+            shell.model_picker.change(fn, inputs, outputs, api_visibility="private")
+            demo.load(fn, inputs, outputs, api_visibility="private")
+    return demo
+
+
+def _problems_text(problems: list[str]) -> str:
+    if not problems:
+        return ""
+    return "⚠️ " + "  \n⚠️ ".join(problems)
+
+
+def launch_kwargs() -> dict:
+    """Arguments for `demo.launch` that belong to the look (Gradio 6 takes them there)."""
+    return {"css": CSS, "theme": gr.themes.Soft()}

@@ -1,0 +1,75 @@
+"""What every tab shares: the model picker, the seed, input checks that become clear errors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gradio as gr
+
+from genlab.checkpoints import Checkpoint
+from genlab.ui.store import ModelStore
+
+MAX_SEED = 2**31 - 1
+
+
+def user_error(message: str) -> gr.Error:
+    """A message shown to the user in place of a traceback."""
+    return gr.Error(message, print_exception=False)
+
+
+@dataclass
+class Shell:
+    """Components and helpers shared by all tabs. Built once inside `gr.Blocks`."""
+
+    store: ModelStore
+    model_picker: Any = None  # gr.Dropdown of VAE and GAN checkpoint names
+    seed_box: Any = None  # gr.Number
+    _model_change: list[tuple[Callable, list, Any]] = field(default_factory=list)
+
+    # -- checks -----------------------------------------------------------------------------
+    def model(self, name: Any, kinds: tuple[str, ...] = ("vae", "gan")) -> Checkpoint:
+        if not name:
+            raise user_error("Pick a model first.")
+        try:
+            ckpt = self.store.get(str(name))
+        except KeyError as e:
+            raise user_error(str(e.args[0])) from None
+        if ckpt.kind not in kinds:
+            raise user_error(f"{name} is a {ckpt.kind}; this needs a {' or '.join(kinds)}.")
+        return ckpt
+
+    def seed(self, value: Any) -> int:
+        return self.int_in_range(value, "Seed", 0, MAX_SEED)
+
+    @staticmethod
+    def number(value: Any, label: str, low: float, high: float) -> float:
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise user_error(f"{label} must be a number, got {value!r}.") from None
+        if not math.isfinite(x) or not low <= x <= high:
+            raise user_error(f"{label} must be between {low:g} and {high:g}, got {value!r}.")
+        return x
+
+    @classmethod
+    def int_in_range(cls, value: Any, label: str, low: int, high: int) -> int:
+        x = cls.number(value, label, low, high)
+        if x != int(x):
+            raise user_error(f"{label} must be a whole number, got {value!r}.")
+        return int(x)
+
+    # -- wiring -----------------------------------------------------------------------------
+    def on_model_change(self, fn: Callable, inputs: list, outputs: Any) -> None:
+        """Also run `fn(inputs) -> outputs` whenever the picked model changes (and on load)."""
+        self._model_change.append((fn, inputs, outputs))
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        """(label, name) for every VAE and GAN, grouped by dataset."""
+        out = []
+        for name in sorted(self.store.names(("vae", "gan")),
+                           key=lambda n: (self.store.models[n].dataset, self.store.models[n].kind, n)):
+            c = self.store.models[name]
+            out.append((f"{c.dataset} · {c.kind.upper()} · {c.model.latent_dim}-d latent · {name}", name))
+        return out

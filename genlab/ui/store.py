@@ -1,0 +1,78 @@
+"""Every checkpoint the app can show, loaded once at start-up and only read afterwards.
+
+Per-user state (the current latent, chosen images) lives in `gr.State`, never here.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from genlab.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
+
+
+@dataclass
+class ModelStore:
+    root: Path
+    device: str = "cpu"
+    models: dict[str, Checkpoint] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # one sentence per skipped folder
+    _stamps: dict[str, int] = field(default_factory=dict, repr=False)  # weights' mtime when loaded
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def load(cls, root: str | Path, device: str = "cpu") -> "ModelStore":
+        store = cls(Path(root), device)
+        store.refresh()
+        return store
+
+    def refresh(self) -> list[str]:
+        """Re-scan the folder: load new checkpoints, drop removed ones. Returns the problems."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            found = list_checkpoints(self.root)
+        problems = [str(w.message) for w in caught]
+        models: dict[str, Checkpoint] = {}
+        stamps: dict[str, int] = {}
+        for name, folder in found.items():
+            stamp = (folder / "model.safetensors").stat().st_mtime_ns
+            if name in self.models and self._stamps.get(name) == stamp:
+                models[name], stamps[name] = self.models[name], stamp  # unchanged: keep it
+                continue
+            try:
+                models[name], stamps[name] = load_checkpoint(folder, self.device), stamp
+            except CheckpointError as e:
+                problems.append(f"Skipping checkpoint: {e}")
+        with self._lock:
+            self.models, self._stamps, self.problems = models, stamps, problems
+        return problems
+
+    def get(self, name: str) -> Checkpoint:
+        """The checkpoint called `name`, or KeyError with a clear sentence."""
+        try:
+            return self.models[name]
+        except (KeyError, TypeError):
+            raise KeyError(f"There is no model called {name!r}. Pick one from the list.") from None
+
+    def names(self, kind: str | tuple[str, ...] | None = None, dataset: str | None = None) -> list[str]:
+        kinds = (kind,) if isinstance(kind, str) else kind
+        return [n for n, c in self.models.items()
+                if (kinds is None or c.kind in kinds) and (dataset is None or c.dataset == dataset)]
+
+    def datasets(self) -> list[str]:
+        return sorted({c.dataset for c in self.models.values() if c.kind in ("vae", "gan")})
+
+    def classifier_for(self, dataset: str) -> Checkpoint | None:
+        """The classifier trained on `dataset`, if one is shipped (used to measure and to edit)."""
+        names = self.names("classifier", dataset)
+        return self.models[names[0]] if names else None
+
+
+@torch.no_grad()
+def decode(ckpt: Checkpoint, z: torch.Tensor) -> torch.Tensor:
+    """z: (B, latent_dim) -> images (B, C, H, W) in [0, 1] for a VAE or a GAN."""
+    return ckpt.model.decode(z.to(next(ckpt.model.parameters()).device)).cpu()
