@@ -23,3 +23,9 @@ run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 5
 run classifier fashion-mnist-classifier --dataset fashion-mnist --epochs 8
 run vae        fashion-mnist-vae-2    --dataset fashion-mnist --latent-dim 2 --epochs 10
 run gan        fashion-mnist-gan-32   --dataset fashion-mnist --latent-dim 32 --epochs 10
+
+# For the lessons: a GAN trained with a recipe that collapses (no spectral norm, a high learning
+# rate, five generator steps per discriminator step), and VAEs at other KL weights (beta).
+run gan        mnist-gan-collapsed    --dataset mnist --latent-dim 32 --epochs 15 --no-spectral-norm --lr 1e-3 --generator-steps 5
+run vae        mnist-vae-beta-0.5     --dataset mnist --latent-dim 16 --epochs 30 --beta 0.5
+run vae        mnist-vae-beta-4       --dataset mnist --latent-dim 16 --epochs 30 --beta 4
