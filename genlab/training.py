@@ -10,11 +10,15 @@ One loop serves all three models. What makes it dependable:
   so the last good checkpoint stays as it was.
 - Under `torchrun --nproc_per_node=N` each process trains on its shard of every epoch
   (gloo on CPU, NCCL on GPU) and rank 0 alone writes.
+- On a CUDA GPU the forward passes run under bf16 autocast (losses and weights stay float32);
+  on the CPU nothing changes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -63,7 +67,11 @@ class TrainConfig:
     resume: bool = False
     limit: int | None = None  # train on the first `limit` images only (quick runs, tests)
     generator_steps: int = 1  # GAN: generator updates per discriminator update
+    lr_discriminator: float | None = None  # GAN: the discriminator's learning rate (default: lr)
+    ema_decay: float = 0.999  # GAN: the shipped generator is this moving average of its weights (0: off)
+    ema_decay: float = 0.999  # GAN: the shipped generator is this moving average of its weights (0: off)
     progress: bool = True
+    mixed_precision: bool = True  # bf16 autocast for the forward passes, on CUDA only
 
 
 def seeded(seed: int, epoch: int, rank: int = 0, stream: int = 0) -> torch.Generator:
@@ -74,6 +82,16 @@ def seeded(seed: int, epoch: int, rank: int = 0, stream: int = 0) -> torch.Gener
 def randn(shape: tuple[int, ...], generator: torch.Generator, device: torch.device | str) -> torch.Tensor:
     """Normal noise drawn on the CPU (the same on every device), then moved."""
     return torch.randn(shape, generator=generator).to(device)
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast on a CUDA GPU that supports it; a no-op elsewhere (the CPU stays float32).
+
+    bf16 keeps float32's exponent range, so no loss scaling is needed.
+    """
+    if enabled and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 # --------------------------------------------------------------------------- distributed
@@ -132,21 +150,41 @@ def _restore_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict[str,
 
 
 def save_training_state(folder: Path, model: nn.Module, optimizers: dict[str, torch.optim.Optimizer],
-                        epoch: int, history: list[dict[str, Any]]) -> None:
+                        epoch: int, history: list[dict[str, Any]],
+                        extra: dict[str, torch.Tensor] | None = None) -> None:
     """Everything `--resume` needs, in one atomically written safetensors file."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"extra.{k}": v for k, v in (extra or {}).items()})
     groups = {}
     for name, opt in optimizers.items():
         t, g = _flatten_optimizer(name, opt)
         tensors.update(t)
         groups[name] = g
-    metadata = {"epoch": str(epoch), "history": json.dumps(history), "optimizers": json.dumps(groups)}
+    metadata = {"epoch": str(epoch), "history": json.dumps(history), "optimizers": json.dumps(groups),
+                "model_config": json.dumps(dataclasses.asdict(model.config))}
     ckpt.atomic_save_tensors(folder / STATE_NAME, tensors, metadata)
 
 
+def state_model_config(folder: Path) -> dict[str, Any]:
+    """The model config a training_state was written with (older states: from config.json).
+
+    The state is written before config.json, so a run killed in between still resumes.
+    """
+    from safetensors import safe_open
+
+    with safe_open(str(folder / STATE_NAME), framework="pt") as f:
+        metadata = f.metadata() or {}
+    if "model_config" in metadata:
+        return json.loads(metadata["model_config"])
+    return ckpt.read_config(folder)["model_config"]
+
+
 def load_training_state(folder: Path, model: nn.Module, optimizers: dict[str, torch.optim.Optimizer],
-                        device: torch.device) -> tuple[int, list[dict[str, Any]]]:
-    """Restore a run from its training_state file -> (completed epochs, history)."""
+                        device: torch.device) -> tuple[int, list[dict[str, Any]], dict[str, torch.Tensor]]:
+    """Restore a run from its training_state file -> (completed epochs, history, extra).
+
+    `extra` holds the tensors a task saved beside the model (the GAN's moving-average generator).
+    """
     from safetensors import safe_open
 
     path = folder / STATE_NAME
@@ -154,12 +192,13 @@ def load_training_state(folder: Path, model: nn.Module, optimizers: dict[str, to
         metadata = f.metadata() or {}
     tensors = load_file(str(path), device="cpu")
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    extra = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
     ckpt.check_state_dict(model, model_state, folder.name)
     model.load_state_dict(model_state)
     groups = json.loads(metadata.get("optimizers", "{}"))
     for name, opt in optimizers.items():
         _restore_optimizer(name, opt, {k: v.to(device) for k, v in tensors.items()}, groups[name])
-    return int(metadata["epoch"]), json.loads(metadata.get("history", "[]"))
+    return int(metadata["epoch"]), json.loads(metadata.get("history", "[]")), extra
 
 
 def save_image_grid(images: torch.Tensor, path: Path, nrow: int = 8, scale: int = 2) -> None:
@@ -194,6 +233,10 @@ class Task:
     def __init__(self, model: nn.Module, tc: TrainConfig, device: torch.device, d: Dist) -> None:
         self.model, self.tc, self.device, self.d = model, tc, device, d
 
+    def amp(self) -> contextlib.AbstractContextManager:
+        """Wrap forward passes only; losses are computed in float32 outside it."""
+        return autocast(self.device, self.tc.mixed_precision)
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
@@ -206,6 +249,17 @@ class Task:
     @torch.no_grad()
     def evaluate(self, test: ImageData) -> dict[str, Any]:
         return {}
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors besides the model and optimizers that `--resume` needs."""
+        return {}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Take back what `extra_state` saved."""
+
+    def public_model(self) -> nn.Module:
+        """The model written to model.safetensors (the trained one, unless a task says otherwise)."""
+        return self.model
 
     @torch.no_grad()
     def samples(self) -> torch.Tensor | None:
@@ -233,8 +287,9 @@ class VAETask(Task):
         self.forward = _ddp(self.model, self.device) if self.d.world_size > 1 else self.model
 
     def step(self, x, y, g):
-        logits, mu, logvar = self.forward(x, g)
-        loss = negative_elbo_terms(logits, x, mu, logvar, self.model.config.beta)
+        with self.amp():
+            logits, mu, logvar = self.forward(x, g)
+        loss = negative_elbo_terms(logits.float(), x, mu.float(), logvar.float(), self.model.config.beta)
         self.opt.zero_grad(set_to_none=True)
         loss.total.backward()
         self.opt.step()
@@ -279,8 +334,43 @@ class GANTask(Task):
         gan: GAN = self.model
         betas = (0.5, 0.999)
         self.opt_g = torch.optim.Adam(gan.generator.parameters(), lr=self.tc.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=self.tc.lr, betas=betas)
+        lr_d = self.tc.lr_discriminator or self.tc.lr  # a faster D is the two-time-scale rule (TTUR)
+        self.opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=lr_d, betas=betas)
+        # A moving average of the generator's weights gives smoother, better samples than the
+        # last step's weights (Karras et al. 2018); it is what the checkpoint ships.
+        self.ema = copy.deepcopy(gan.generator).requires_grad_(False)
+        self.ema_updates = torch.zeros((), dtype=torch.int64)
         return {"generator": self.opt_g, "discriminator": self.opt_d}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        self.ema_updates += 1
+        # Average over a short window at first, growing to 1 / (1 - ema_decay) steps.
+        n = float(self.ema_updates)
+        decay = min(self.tc.ema_decay, (1.0 + n) / (10.0 + n))
+        for p_ema, p in zip(self.ema.parameters(), self.model.generator.parameters()):
+            p_ema.lerp_(p, 1.0 - decay)
+        for b_ema, b in zip(self.ema.buffers(), self.model.generator.buffers()):
+            b_ema.copy_(b)  # BatchNorm running statistics follow the live generator
+
+    def extra_state(self):
+        state = {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
+        state["ema_updates"] = self.ema_updates
+        return state
+
+    def load_extra_state(self, tensors):
+        if "ema_updates" in tensors:
+            self.ema.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
+            self.ema_updates = tensors["ema_updates"].clone()
+        else:  # a run saved before the average existed: start it from the resumed generator
+            self.ema.load_state_dict(self.model.generator.state_dict())
+
+    def public_model(self):
+        state = self.model.state_dict()
+        state.update({f"generator.{k}": v for k, v in self.ema.state_dict().items()})
+        public = GAN(self.model.config)  # spectral norm's tensors cannot be deep-copied
+        public.load_state_dict(state)
+        return public
 
     def wrap(self):
         gan: GAN = self.model
@@ -297,9 +387,11 @@ class GANTask(Task):
         b = x.shape[0]
         real_labels = y if cfg.num_classes else None
         fake_labels = self._labels(b, g)
-        fake = self.G(randn((b, cfg.latent_dim), g, self.device), fake_labels)
         labels = torch.cat([real_labels, fake_labels]) if cfg.num_classes else None
-        logits = self.D(torch.cat([x, fake.detach()]), labels)  # one pass: real then fake
+        with self.amp():
+            fake = self.G(randn((b, cfg.latent_dim), g, self.device), fake_labels)
+            logits = self.D(torch.cat([x, fake.detach().to(x.dtype)]), labels)  # one pass: real then fake
+        logits = logits.float()
         real_logits, fake_logits = logits[:b], logits[b:]
         loss_d = discriminator_loss(real_logits, fake_logits, cfg.loss)
         self.opt_d.zero_grad(set_to_none=True)
@@ -311,11 +403,14 @@ class GANTask(Task):
         bare_d = self.model.discriminator
         for _ in range(self.tc.generator_steps):
             fake_labels = self._labels(b, g)
-            fake = self.G(randn((b, cfg.latent_dim), g, self.device), fake_labels)
-            loss_g = generator_loss(bare_d(fake, fake_labels), cfg.loss)
+            with self.amp():
+                fake = self.G(randn((b, cfg.latent_dim), g, self.device), fake_labels)
+                fake_logits_g = bare_d(fake, fake_labels)
+            loss_g = generator_loss(fake_logits_g.float(), cfg.loss)
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()
+            self._update_ema()
         return {
             "loss_d": loss_d, "loss_g": loss_g,
             "d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean(),
@@ -326,9 +421,9 @@ class GANTask(Task):
         cfg = self.model.config
         z = torch.randn((64, cfg.latent_dim), generator=torch.Generator().manual_seed(0)).to(self.device)
         labels = (torch.arange(64) % cfg.num_classes).to(self.device) if cfg.num_classes else None
-        self.model.eval()
-        out = self.model.generator(z, labels)
-        self.model.train()
+        self.ema.eval()
+        out = self.ema(z, labels)
+        self.ema.train()
         return out
 
 
@@ -354,7 +449,10 @@ class ClassifierTask(Task):
         self.forward = _ddp(self.model, self.device) if self.d.world_size > 1 else self.model
 
     def step(self, x, y, g):
-        logits = self.forward(random_shift(x, g))
+        x = random_shift(x, g)
+        with self.amp():
+            logits = self.forward(x)
+        logits = logits.float()
         loss = F.cross_entropy(logits, y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -380,10 +478,11 @@ TASKS: dict[str, type[Task]] = {"vae": VAETask, "gan": GANTask, "classifier": Cl
 # --------------------------------------------------------------------------- the loop
 
 
-def _lr_at(tc: TrainConfig, progress: float) -> float:
+def _lr_factor(tc: TrainConfig, progress: float) -> float:
+    """Multiplier of each optimizer's base learning rate at `progress` in [0, 1] of the run."""
     if tc.schedule == "cosine":
-        return tc.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
-    return tc.lr
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0
 
 
 def train(kind: str, model_config: Any, tc: TrainConfig,
@@ -404,7 +503,7 @@ def train(kind: str, model_config: Any, tc: TrainConfig,
 
     start_epoch, history = 0, []
     if tc.resume and (out / STATE_NAME).is_file():
-        model_config = ckpt.build_model(kind, ckpt.read_config(out)["model_config"]).config
+        model_config = ckpt.build_model(kind, state_model_config(out)).config
 
     train_data = load_dataset(tc.dataset, "train", tc.data_dir, model_config.image_size,
                               model_config.channels, tc.download, tc.seed)
@@ -422,7 +521,8 @@ def train(kind: str, model_config: Any, tc: TrainConfig,
     task = TASKS[kind](model, tc, device, d)
     optimizers = task.optimizers()
     if tc.resume and (out / STATE_NAME).is_file():
-        start_epoch, history = load_training_state(out, model, optimizers, device)
+        start_epoch, history, extra = load_training_state(out, model, optimizers, device)
+        task.load_extra_state(extra)
         if d.is_main:
             print(f"Resuming {out} from epoch {start_epoch}.", file=sys.stderr)
     task.wrap()
@@ -445,8 +545,9 @@ def train(kind: str, model_config: Any, tc: TrainConfig,
         bar = tqdm(range(steps_per_epoch), desc=f"{kind} epoch {epoch + 1}/{tc.epochs}",
                    disable=not (tc.progress and d.is_main), leave=False, dynamic_ncols=True)
         for s in bar:
+            factor = _lr_factor(tc, (epoch * steps_per_epoch + s) / total_steps)
             for group in [gr for opt in optimizers.values() for gr in opt.param_groups]:
-                group["lr"] = _lr_at(tc, (epoch * steps_per_epoch + s) / total_steps)
+                group["lr"] = group.setdefault("base_lr", group["lr"]) * factor
             idx = order[s * tc.batch_size:(s + 1) * tc.batch_size]
             values = task.step(images[idx], labels[idx], g)
             for k, v in values.items():
@@ -482,7 +583,7 @@ def train(kind: str, model_config: Any, tc: TrainConfig,
 def _write_epoch(out: Path, kind: str, model: nn.Module, task: Task, optimizers, tc: TrainConfig,
                  epoch: int, history: list[dict[str, Any]], data: ImageData) -> None:
     # The resume state first: once it is renamed into place the epoch counts as complete.
-    save_training_state(out, model, optimizers, epoch, history)
+    save_training_state(out, model, optimizers, epoch, history, task.extra_state())
     grid = task.samples()
     if grid is not None:
         save_image_grid(grid.cpu(), out / SAMPLES_DIR / f"epoch_{epoch:03d}.png")
@@ -490,7 +591,7 @@ def _write_epoch(out: Path, kind: str, model: nn.Module, task: Task, optimizers,
     train_args = {k: v for k, v in dataclasses.asdict(tc).items() if k not in ("out", "progress", "resume")}
     ckpt.atomic_write_json(out / ckpt.HISTORY_NAME, history)
     ckpt.save_checkpoint(
-        model, out, kind, dataset=tc.dataset if tc.dataset in ("mnist", "fashion-mnist", "synthetic") else data.name,
+        task.public_model(), out, kind, dataset=tc.dataset if tc.dataset in ("mnist", "fashion-mnist", "synthetic") else data.name,
         epochs=epoch, seed=tc.seed, metrics=last, class_names=data.class_names,
         extra={"training": train_args, "train_images": len(data)},
     )
@@ -531,6 +632,11 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, default=None, choices=[1, 3],
                    help="default: 1 for MNIST-format data, 3 for an image folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-mixed-precision", action="store_true",
+                   help="on CUDA, train in float32 instead of bf16 autocast (the CPU always uses float32)")
+    p.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
+                   help="after the last epoch, upload the checkpoint to this Hugging Face Hub model repo "
+                        "(needs `hf auth login` or HF_TOKEN)")
     if kind in ("vae", "gan"):
         p.add_argument("--latent-dim", type=int, default=dflt["latent_dim"])
     if kind == "vae":
@@ -542,6 +648,8 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("--no-spectral-norm", action="store_true", help="plain DCGAN discriminator")
         p.add_argument("--conditional", action="store_true", help="class-conditional generator")
         p.add_argument("--generator-steps", type=int, default=1, help="generator updates per D update")
+        p.add_argument("--lr-discriminator", type=float, default=None,
+                       help="the discriminator's learning rate (default: --lr)")
         p.add_argument("--width", type=int, default=64, help="generator and discriminator width")
     if kind == "classifier":
         p.add_argument("--width", type=int, default=32)
@@ -577,7 +685,9 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
         dataset=args.dataset, data_dir=args.data_dir, download=args.download, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed,
         device=args.device, out=out, resume=args.resume, limit=args.limit,
-        generator_steps=getattr(args, "generator_steps", 1), progress=not args.no_progress,
+        generator_steps=getattr(args, "generator_steps", 1),
+        lr_discriminator=getattr(args, "lr_discriminator", None), progress=not args.no_progress,
+        mixed_precision=not args.no_mixed_precision,
     )
     return mc, tc
 
@@ -586,8 +696,9 @@ def main(kind: str, argv: list[str] | None = None) -> int:
     """Command-line entry point shared by train/vae.py, train/gan.py and train/classifier.py."""
     args = build_parser(kind).parse_args(argv)
     try:
-        if args.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU here. Use --device cpu.")
+        check_device(args.device)
+        if args.push_to_hub:
+            check_hub_repo(args.push_to_hub)  # fail now, not after hours of training
         model_config, tc = configs_from_args(kind, args)
         out = train(kind, model_config, tc)
     except (TrainingDiverged, DataError, ckpt.CheckpointError, ValueError) as e:
@@ -601,4 +712,42 @@ def main(kind: str, argv: list[str] | None = None) -> int:
             dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"Saved {out}")
+        if args.push_to_hub:
+            from genlab.hub import push_to_hub
+
+            try:
+                url = push_to_hub(out, args.push_to_hub)
+            except ckpt.CheckpointError as e:
+                print(f"error: {e} The checkpoint is kept in {out}; rerun the same command with --resume "
+                      f"to push it again.", file=sys.stderr)
+                return 1
+            print(f"Pushed {out} to {url}")
     return 0
+
+
+def check_device(device: str) -> None:
+    """Raise ValueError with a clear sentence unless `device` exists here."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a device PyTorch knows: use cpu, cuda or cuda:N.") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU here. Use --device cpu.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device} was asked for, but there are only "
+                             f"{torch.cuda.device_count()} CUDA GPU(s) here (cuda:0 ...).")
+
+
+def check_hub_repo(repo_id: str) -> None:
+    """Raise ValueError unless `repo_id` is a valid Hub repo id and a Hub token is available."""
+    from huggingface_hub import get_token
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise ValueError(f"--push-to-hub {repo_id!r} is not a valid Hub repo id (expected 'owner/name'): {e}") from None
+    if get_token() is None:
+        raise ValueError("--push-to-hub needs a Hugging Face token: run `hf auth login` or set HF_TOKEN.")
