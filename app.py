@@ -2,12 +2,15 @@
 
     python app.py                      # http://127.0.0.1:7860
     python app.py --host 0.0.0.0 --port 8080 --checkpoints my_checkpoints
+    python app.py --hub user/my-vae --hub user/my-gan   # add checkpoints from the Hugging Face Hub
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+
+import torch
 
 from genlab.checkpoints import DEFAULT_CHECKPOINT_DIR
 from genlab.ui.app import build_app, launch_kwargs
@@ -22,12 +25,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
     p.add_argument("--checkpoints", default=str(DEFAULT_CHECKPOINT_DIR), help="folder of checkpoint folders")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--hub", action="append", default=[], metavar="REPO_ID",
+                   help="also load the checkpoint in this Hugging Face Hub model repo (repeatable)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    store = ModelStore.load(args.checkpoints, args.device)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda was asked for, but PyTorch sees no CUDA GPU here. Use --device cpu.")
+    store = ModelStore.load(args.checkpoints, args.device, hub=args.hub)
     demo = build_app(store)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,

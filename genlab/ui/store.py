@@ -1,6 +1,7 @@
 """Every checkpoint the app can show, loaded once at start-up and only read afterwards.
 
 Per-user state (the current latent, chosen images) lives in `gr.State`, never here.
+Checkpoints can also come from Hugging Face Hub repos (`app.py --hub owner/name`), named by repo id.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ class ModelStore:
     device: str = "cpu"
     models: dict[str, Checkpoint] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # one sentence per skipped folder
+    hub: list[str] = field(default_factory=list)  # Hub repo ids loaded next to the folder
     _stamps: dict[str, int] = field(default_factory=dict, repr=False)  # weights' mtime when loaded
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def load(cls, root: str | Path, device: str = "cpu") -> "ModelStore":
-        store = cls(Path(root), device)
+    def load(cls, root: str | Path, device: str = "cpu", hub: list[str] | tuple[str, ...] = ()) -> "ModelStore":
+        store = cls(Path(root), device, hub=list(hub))
         store.refresh()
         return store
 
@@ -46,6 +48,17 @@ class ModelStore:
             try:
                 models[name], stamps[name] = load_checkpoint(folder, self.device), stamp
             except CheckpointError as e:
+                problems.append(f"Skipping checkpoint: {e}")
+        for repo_id in self.hub:
+            if repo_id in self.models and self.models[repo_id].info.get("hub_repo") == repo_id:
+                # a Hub checkpoint is downloaded once; refresh retries only the ones that failed
+                models[repo_id] = self.models[repo_id]
+                continue
+            try:
+                from genlab.hub import load_from_hub  # imports huggingface_hub only when asked
+
+                models[repo_id] = load_from_hub(repo_id, device=self.device)
+            except CheckpointError as e:  # unreachable, not found, not a genlab checkpoint...
                 problems.append(f"Skipping checkpoint: {e}")
         with self._lock:
             self.models, self._stamps, self.problems = models, stamps, problems
