@@ -1,11 +1,259 @@
-"""Tab module (being built in this session)."""
+"""Tab "VAE vs GAN": the two models side by side, and a table of what each one trades away.
+
+The numbers come from `<checkpoints>/<dataset>-comparison.json`, written by
+`python train/evaluate.py --dataset <dataset>`; "Recompute" reruns the measurements in the app
+(for this page only; the file on disk is left as it is). Helpers shared by the three lesson tabs
+(dataset choices, the models of a dataset, charts) live here too.
+"""
 
 from __future__ import annotations
 
-import gradio as gr
+from typing import Any
 
-from genlab.ui.shell import Shell
+import gradio as gr
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from genlab import metrics
+from genlab.checkpoints import Checkpoint, read_history
+from genlab.latent import sample_latents
+from genlab.ui.images import grid
+from genlab.ui.inputs import test_images
+from genlab.ui.shell import Shell, user_error
+
+NUM_SHOWN = 32  # samples shown per model
+NO_MODELS = ("There are no VAE or GAN checkpoints yet: train some (see `train/`), "
+             "then press ↻ Refresh models and reload the page.")
+
+LESSON = """
+**Two ways to learn to draw.** A **VAE** learns an *encoder* (image → latent) and a *decoder*
+(latent → image) by maximizing a bound on the likelihood of the data, the ELBO. Every training
+image must be explained, so it covers all classes, but it hedges: its pictures are averages of
+what could be there, and look blurry. A **GAN** has only a generator, trained to fool a
+discriminator. It is never asked to explain every image, only to make convincing ones: its
+pictures are sharp, but it may drop classes (mode collapse), it has no likelihood, and to find
+the latent of a given image you must search for it (inversion). The table measures each of
+these trade-offs on the same test set.
+"""
+
+TABLE_HELP = """
+*How to read it.* Sharpness: the variance of the Laplacian, an edge detector. Latent smoothness:
+how much the classifier's view of an image changes per small step along a straight line between
+two random latents (perceptual path length). Stability: how much the second half of the loss
+curve jumps from epoch to epoch. Realism: the Fréchet distance between the classifier's
+features of samples and of real images; two halves of the real test set give the floor.
+Precision: the share of samples that look like some real image; recall: the share of real
+images that some sample looks like.
+"""
+
+
+# --------------------------------------------------------------------------- shared by the lessons
+
+
+def dataset_choices(shell: Shell) -> list[str]:
+    """Datasets that have a VAE or a GAN in the store."""
+    return shell.store.datasets()
+
+
+def check_dataset(shell: Shell, dataset: Any) -> str:
+    if not dataset:
+        raise user_error("Pick a dataset first (no VAE or GAN checkpoints were found).")
+    if dataset not in shell.store.datasets():
+        raise user_error(f"There is no VAE or GAN trained on {dataset!r}; pick one of "
+                         f"{', '.join(shell.store.datasets()) or 'none yet'}.")
+    return str(dataset)
+
+
+def models_for(shell: Shell, dataset: str) -> dict[str, Checkpoint | None]:
+    """The VAE, GAN and classifier of `dataset` that the comparison uses (None where missing)."""
+    infos = {n: {**c.info, "kind": c.kind, "dataset": c.dataset} for n, c in shell.store.models.items()}
+    names = metrics.choose_models(infos, dataset)
+    return {kind: shell.store.models.get(name) if name else None for kind, name in names.items()}
+
+
+def missing_sentence(kind: str, dataset: str) -> str:
+    what = {"vae": "VAE", "gan": "GAN", "classifier": "classifier"}[kind]
+    return (f"There is no {what} for {dataset} yet: train one with "
+            f"`python train/{kind}.py --dataset {dataset}`, then press ↻ Refresh models.")
+
+
+def class_bars(histograms: dict[str, list[float]], class_names: list[str], title: str) -> Figure:
+    """Grouped bars: the share of each class, one colour per source (e.g. VAE, GAN, real data)."""
+    fig = Figure(figsize=(7.5, 3.0), layout="constrained")
+    ax = fig.subplots()
+    k = max((len(h) for h in histograms.values()), default=0)
+    names = class_names if len(class_names) == k else [str(i) for i in range(k)]
+    width = 0.8 / max(1, len(histograms))
+    for j, (label, hist) in enumerate(histograms.items()):
+        ax.bar([i + (j - (len(histograms) - 1) / 2) * width for i in range(k)], hist, width, label=label)
+    if k:
+        ax.axhline(1 / k, color="gray", linestyle="--", linewidth=1, label="uniform")
+    ax.set_xticks(range(k), names, rotation=30 if max((len(n) for n in names), default=0) > 3 else 0, ha="right")
+    ax.set_ylabel("share of samples")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, ncols=4)
+    return fig
+
+
+def history_frame(history: list[dict[str, Any]], curves: dict[str, str]) -> pd.DataFrame:
+    """Long table (epoch, value, curve) of the history keys in `curves` ({key: label}), for gr.LinePlot."""
+    rows = [{"epoch": int(h.get("epoch", i + 1)), "value": float(h[key]), "curve": label}
+            for i, h in enumerate(history) for key, label in curves.items()
+            if isinstance(h.get(key), (int, float))]
+    return pd.DataFrame(rows, columns=["epoch", "value", "curve"])
+
+
+# --------------------------------------------------------------------------- this tab's views
+
+
+def samples_side_by_side(shell: Shell, dataset: Any, seed: Any) -> tuple[Any, Any, Any, str]:
+    """(VAE samples, GAN samples, real test images, note): NUM_SHOWN of each, from `seed`."""
+    dataset = check_dataset(shell, dataset)
+    seed = shell.seed(seed)
+    models = models_for(shell, dataset)
+    notes, pictures = [], []
+    for kind in ("vae", "gan"):
+        ckpt = models[kind]
+        if ckpt is None:
+            pictures.append(None)
+            notes.append(missing_sentence(kind, dataset))
+            continue
+        z = sample_latents(NUM_SHOWN, ckpt.model.latent_dim, seed)
+        with torch.no_grad():
+            pictures.append(grid(ckpt.model.decode(z.to(_device(ckpt))).cpu(), ncol=8, cell=56))
+    real = None
+    cfg = next((c.model.config for c in models.values() if c is not None), None)
+    try:
+        data = test_images(dataset, cfg.image_size, cfg.channels) if cfg else test_images(dataset)
+        g = torch.Generator().manual_seed(seed)
+        real = grid(data.images[torch.randperm(len(data), generator=g)[:NUM_SHOWN]], ncol=8, cell=56)
+    except gr.Error as e:
+        notes.append(e.message)
+    return pictures[0], pictures[1], real, "  \n".join(notes)
+
+
+def loss_curves(shell: Shell, dataset: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The VAE's -ELBO per epoch (train and test) and the GAN's two losses, from history.json."""
+    models = models_for(shell, check_dataset(shell, dataset))
+    vae_hist = read_history(models["vae"].path) if models["vae"] else []
+    gan_hist = read_history(models["gan"].path) if models["gan"] else []
+    return (history_frame(vae_hist, {"loss": "train -ELBO", "test_negative_elbo": "test -ELBO"}),
+            history_frame(gan_hist, {"loss_d": "discriminator", "loss_g": "generator"}))
+
+
+def comparison_views(result: dict[str, Any] | None) -> tuple[pd.DataFrame, Figure | None]:
+    """(the trade-off table, the class histograms) of a comparison result."""
+    if result is None:
+        return pd.DataFrame(columns=metrics.TABLE_COLUMNS), None
+    table = pd.DataFrame(metrics.comparison_rows(result), columns=metrics.TABLE_COLUMNS)
+    cd = result["metrics"]["class_distribution"]
+    histograms = {"VAE": cd["vae"]["histogram"], "GAN": cd["gan"]["histogram"], "real data": cd["real"]["histogram"]}
+    fig = class_bars(histograms, result.get("class_names", []),
+                     "What the classifier says the samples are")
+    return table, fig
+
+
+def _about(result: dict[str, Any], source: str) -> str:
+    names = result.get("models", {})
+    return (f"{source}: {names.get('vae')} vs {names.get('gan')}, measured by {names.get('classifier')} on "
+            f"{result.get('num_samples')} samples each and {result.get('real_images')} test images "
+            f"(seed {result.get('seed')}, {result.get('seconds', 0):.0f} s, {result.get('created', '')}).")
+
+
+def stored_comparison(shell: Shell, dataset: Any) -> tuple[pd.DataFrame, Figure | None, str]:
+    """The comparison that train/evaluate.py stored for `dataset`: (table, histograms, note)."""
+    dataset = check_dataset(shell, dataset)
+    result = metrics.read_comparison(shell.store.root, dataset)
+    if result is None:
+        note = (f"No stored comparison for {dataset} yet. Press **Recompute** (about a minute), or run "
+                f"`python train/evaluate.py --dataset {dataset}` to store one for everyone.")
+        return *comparison_views(None), note
+    models = models_for(shell, dataset)
+    stale = [f"{kind} {result['models'].get(kind)} is no longer there" for kind in ("vae", "gan", "classifier")
+             if models[kind] is None or models[kind].name != result["models"].get(kind)]
+    note = _about(result, f"Stored in {metrics.comparison_path(shell.store.root, dataset).name}")
+    if stale:
+        note += " ⚠️ It may be out of date (" + "; ".join(stale) + "): press Recompute."
+    return *comparison_views(result), note
+
+
+def recompute(shell: Shell, dataset: Any, progress: Any = None) -> tuple[pd.DataFrame, Figure | None, str]:
+    """Rerun `metrics.compare_models` on the dataset's models: (table, histograms, note)."""
+    dataset = check_dataset(shell, dataset)
+    models = models_for(shell, dataset)
+    missing = [missing_sentence(kind, dataset) for kind, c in models.items() if c is None]
+    if missing:
+        raise user_error("Cannot compare yet. " + " ".join(missing))
+    clf = models["classifier"].model
+    data = test_images(dataset, clf.config.image_size, clf.config.channels)
+    try:
+        result = metrics.compare_models(models["vae"], models["gan"], models["classifier"], data,
+                                        progress=progress)
+    except ValueError as e:
+        raise user_error(f"The comparison failed: {e}") from None
+    return *comparison_views(result), _about(result, "Recomputed just now (not saved)")
+
+
+def _device(ckpt: Checkpoint) -> torch.device:
+    return next(ckpt.model.parameters()).device
+
+
+# --------------------------------------------------------------------------- layout
 
 
 def build(shell: Shell) -> None:
-    gr.Markdown("Coming in this session.")
+    datasets = dataset_choices(shell)
+    with gr.Row():
+        dataset = gr.Dropdown(datasets, value=datasets[0] if datasets else None, label="Dataset", scale=2)
+        seed = gr.Number(0, label="Seed of the samples", precision=0, minimum=0, scale=1)
+    gr.Markdown(LESSON)
+    with gr.Row():
+        vae_samples = gr.Image(label="VAE samples", format="png", type="pil", interactive=False,
+                               elem_classes=["genlab-pixelated"])
+        gan_samples = gr.Image(label="GAN samples", format="png", type="pil", interactive=False,
+                               elem_classes=["genlab-pixelated"])
+        real_samples = gr.Image(label="Real test images", format="png", type="pil", interactive=False,
+                                elem_classes=["genlab-pixelated"])
+    samples_note = gr.Markdown("")
+
+    gr.Markdown("### The trade-offs, measured")
+    table = gr.Dataframe(headers=metrics.TABLE_COLUMNS, interactive=False, wrap=True,
+                         label="VAE vs GAN vs real data")
+    with gr.Row():
+        recompute_button = gr.Button("Recompute", variant="secondary", scale=0)
+        table_note = gr.Markdown("")
+    gr.Markdown(TABLE_HELP)
+    histograms = gr.Plot(label="Class histograms", format="png")
+    gr.Markdown("*Mode collapse* shows as bars far from the dashed line: classes the model makes too "
+                "often, or never.")
+
+    gr.Markdown("### Training curves")
+    with gr.Row():
+        vae_curve = gr.LinePlot(x="epoch", y="value", color="curve", label="VAE: -ELBO (nats/image)",
+                                x_title="epoch", y_title="nats per image", height=260)
+        gan_curve = gr.LinePlot(x="epoch", y="value", color="curve", label="GAN: losses",
+                                x_title="epoch", y_title="loss", height=260)
+    gr.Markdown("The VAE's loss falls smoothly: it minimizes one fixed objective. The GAN's two losses "
+                "pull against each other, so they wobble and need not fall at all while the samples improve.")
+
+    def on_dataset(name, seed_value):
+        if not name:  # no checkpoints at all: say so instead of raising on page load
+            empty = pd.DataFrame(columns=["epoch", "value", "curve"])
+            return (None, None, None, NO_MODELS, pd.DataFrame(columns=metrics.TABLE_COLUMNS), None, "",
+                    empty, empty)
+        return (*samples_side_by_side(shell, name, seed_value), *stored_comparison(shell, name),
+                *loss_curves(shell, name))
+
+    outputs = [vae_samples, gan_samples, real_samples, samples_note, table, histograms, table_note,
+               vae_curve, gan_curve]
+    demo = gr.context.Context.root_block
+    gr.on([dataset.change, demo.load], on_dataset, [dataset, seed], outputs, api_name="compare_dataset")
+    seed.submit(lambda n, s: samples_side_by_side(shell, n, s), [dataset, seed],
+                [vae_samples, gan_samples, real_samples, samples_note], api_name="compare_samples")
+
+    def on_recompute(name, progress=gr.Progress()):
+        return recompute(shell, name, progress)
+
+    recompute_button.click(on_recompute, dataset, [table, histograms, table_note], api_name="compare_recompute",
+                           concurrency_limit=1)

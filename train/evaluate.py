@@ -1,0 +1,114 @@
+"""Measure the VAE vs GAN trade-offs for one dataset and store them beside the checkpoints.
+
+    python train/evaluate.py --dataset mnist
+    python train/evaluate.py --dataset fashion-mnist --checkpoints my_checkpoints --num-samples 4000
+
+Finds the dataset's 16-d VAE (preferring <dataset>-vae-16), its unconditional GAN (preferring
+<dataset>-gan-32, never one named "collapsed") and its classifier in the checkpoints folder, runs
+`genlab.metrics.compare_models`, adds the class histogram of every GAN of that dataset (so the
+"How a GAN trains" tab can show a collapsed GAN next to a stable one), and writes it all
+atomically to <checkpoints>/<dataset>-comparison.json, which the app's "VAE vs GAN" tab reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
+
+from tqdm.auto import tqdm  # noqa: E402
+
+from genlab import metrics  # noqa: E402
+from genlab.checkpoints import (  # noqa: E402
+    DEFAULT_CHECKPOINT_DIR, CheckpointError, atomic_write_json, list_checkpoints, load_checkpoint, read_config,
+)
+from genlab.data import DataError, load_dataset  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, help="mnist or fashion-mnist (the 'dataset' in config.json)")
+    p.add_argument("--checkpoints", default=str(DEFAULT_CHECKPOINT_DIR), help="folder of checkpoint folders")
+    p.add_argument("--out", default=None, help="output file (default: <checkpoints>/<dataset>-comparison.json)")
+    p.add_argument("--data-dir", default=None, help="folder of the dataset's IDX files, if not in a default place")
+    p.add_argument("--num-samples", type=int, default=2000, help="samples per model (and real test images)")
+    p.add_argument("--iwae-k", type=int, default=64, help="importance samples of the IWAE bound")
+    p.add_argument("--encoder-images", type=int, default=8, help="test images encoded (VAE) and inverted (GAN)")
+    p.add_argument("--inversion-steps", type=int, default=200, help="gradient steps of each GAN inversion")
+    p.add_argument("--inversion-restarts", type=int, default=4, help="random starts of each GAN inversion")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--vae", default=None, help="VAE checkpoint name (default: chosen as above)")
+    p.add_argument("--gan", default=None, help="GAN checkpoint name")
+    p.add_argument("--classifier", default=None, help="classifier checkpoint name")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def evaluate(args: argparse.Namespace) -> tuple[Path, dict]:
+    """Run the comparison that `args` describe and write it -> (the JSON's path, the result)."""
+    root = Path(args.checkpoints)
+    folders = list_checkpoints(root)
+    infos = {name: read_config(folder) for name, folder in folders.items()}
+    chosen = metrics.choose_models(infos, args.dataset)
+    chosen.update({k: v for k, v in (("vae", args.vae), ("gan", args.gan), ("classifier", args.classifier)) if v})
+    for kind, name in chosen.items():
+        if name is None:
+            raise CheckpointError(
+                f"There is no {kind} for {args.dataset!r} in {root}; train one first "
+                f"(python train/{kind}.py --dataset {args.dataset})."
+            )
+        if name not in folders:
+            raise CheckpointError(f"There is no checkpoint called {name!r} in {root}.")
+    loaded = {kind: load_checkpoint(folders[name], args.device) for kind, name in chosen.items()}
+    clf = loaded["classifier"].model
+    test = load_dataset(args.dataset, "test", args.data_dir, clf.config.image_size, clf.config.channels)
+
+    bar = tqdm(total=100, desc=f"Comparing on {args.dataset}", disable=args.no_progress, unit="%")
+
+    def progress(fraction: float, desc: str) -> None:
+        bar.set_postfix_str(desc, refresh=False)
+        bar.update(round(100 * fraction) - bar.n)
+
+    result = metrics.compare_models(loaded["vae"], loaded["gan"], loaded["classifier"], test,
+                                    num_samples=args.num_samples, seed=args.seed, progress=progress,
+                                    iwae_k=args.iwae_k, encoder_images=args.encoder_images,
+                                    inversion_steps=args.inversion_steps,
+                                    inversion_restarts=args.inversion_restarts)
+    bar.close()
+
+    # Every GAN of the dataset, the collapsed one included: its class histogram.
+    gan_names = sorted(n for n, i in infos.items() if i["kind"] == "gan" and i.get("dataset") == args.dataset)
+    result["gan_class_histograms"] = {}
+    for name in tqdm(gan_names, desc="Class histograms of the GANs", disable=args.no_progress):
+        gan = loaded["gan"] if name == chosen["gan"] else load_checkpoint(folders[name], args.device)
+        if gan.model.config.num_classes:
+            continue  # a conditional GAN draws the classes it is told to; no histogram to read
+        result["gan_class_histograms"][name] = metrics.class_distribution(
+            gan.model, clf, num_samples=args.num_samples, seed=args.seed)
+
+    out = Path(args.out) if args.out else metrics.comparison_path(root, args.dataset)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, result)
+    return out, result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        out, result = evaluate(args)
+    except (CheckpointError, DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    rows = metrics.comparison_rows(result)
+    width = max(len(r[0]) for r in rows)
+    for row in rows:
+        print(f"{row[0]:<{width}}  VAE: {row[2]}  |  GAN: {row[3]}  |  real: {row[4]}")
+    print(f"Saved {out} ({result['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
