@@ -1,0 +1,167 @@
+// js_on_load of the "Latent sliders" panel (a gr.HTML). Gradio runs it with `element`, `trigger`,
+// `props`, `server` and `watch`. The server sends a spec as the panel's value:
+//   {model, key, version, latent: [D], dims: [{i, label, note, min, max}], directions: [{label, note,
+//    vector: [D], min, max}], origin}
+// The current latent z lives here while dragging; every slider shows a coordinate of z (a raw
+// dimension z[i], or the projection <z, v> on a direction v). The decoder weights come once per model
+// from `server.web_decoder(name)`, cached in the page by `key`. On release the latent goes back to
+// Gradio (props.value + the "release" event) so the session state and the server's image follow.
+const G = window.GenlabDecoder;
+const decoders = (window.__genlabDecoders = window.__genlabDecoders || new Map());  // key -> Promise<net>
+const canvas = element.querySelector(".gl-canvas");
+const statusLine = element.querySelector(".gl-status");
+const lists = { directions: element.querySelector(".gl-directions"), dims: element.querySelector(".gl-dims") };
+let spec = null, net = null, z = null, rows = [], layoutKey = "";
+let dirty = false, drewThisFrame = false, renders = 0;
+
+function fmt(v) { return (v >= 0 ? "+" : "") + v.toFixed(2); }
+function dot(a, b) { let s = 0; for (let i = 0; i < a.length; i++) s += a[i] * b[i]; return s; }
+function rowValue(row) { return row.vector ? dot(z, row.vector) : z[row.i]; }
+
+function buildRows() {
+  const key = JSON.stringify([spec.key, spec.dims, (spec.directions || []).map((d) => [d.label, d.note])]);
+  if (key === layoutKey) return;
+  layoutKey = key;
+  rows = [];
+  for (const name of ["directions", "dims"]) {
+    const box = lists[name];
+    box.textContent = "";
+    const items = name === "dims" ? spec.dims : spec.directions || [];
+    box.hidden = items.length === 0;
+    if (!items.length) continue;
+    const title = document.createElement("div");
+    title.className = "gl-group-title";
+    title.textContent = name === "dims" ? spec.dims_title || "Latent dimensions" : "Principal directions (GANSpace)";
+    box.appendChild(title);
+    for (const item of items) {
+      const row = { i: item.i, vector: item.vector ? Float64Array.from(item.vector) : null };
+      const label = document.createElement("label");
+      label.className = "gl-row" + (item.inactive ? " gl-inactive" : "");
+      label.title = item.note || "";
+      const name_ = document.createElement("span");
+      name_.className = "gl-name";
+      name_.textContent = item.label;
+      const note = document.createElement("span");
+      note.className = "gl-note";
+      note.textContent = item.note || "";
+      const input = document.createElement("input");
+      input.type = "range";
+      input.min = item.min; input.max = item.max; input.step = "0.01";
+      input.dataset.row = rows.length;
+      input.setAttribute("aria-label", item.label);
+      const out = document.createElement("output");
+      out.className = "gl-value";
+      label.append(name_, input, out, note);
+      box.appendChild(label);
+      row.input = input; row.out = out;
+      rows.push(row);
+    }
+  }
+}
+
+function showValues(except) {
+  for (const row of rows) {
+    if (row === except) { row.out.textContent = fmt(rowValue(row)); continue; }
+    const v = rowValue(row);
+    row.input.value = v;
+    row.out.textContent = fmt(v);
+  }
+}
+
+function render() {
+  dirty = false;
+  if (!net || !z) return;
+  const t0 = performance.now();
+  G.draw(canvas, net.decode(z), net.outputShape);
+  renders += 1;
+  canvas.dataset.renders = renders;
+  statusLine.textContent = `Decoded in your browser in ${(performance.now() - t0).toFixed(1)} ms.`;
+  canvas.dispatchEvent(new CustomEvent("genlab-draw", { detail: { renders } }));
+}
+
+// Draw at once for the first change in a frame (lowest latency), then at most once more per frame
+// from requestAnimationFrame with whatever the latest value is: no backlog, and the last value wins.
+function requestRender() {
+  dirty = true;
+  if (drewThisFrame) return;
+  render();
+  drewThisFrame = true;
+  requestAnimationFrame(() => { drewThisFrame = false; if (dirty) requestRender(); });
+}
+
+function onInput(e) {
+  const row = rows[+e.target.dataset.row];
+  if (!row || !z) return;
+  const value = +e.target.value;
+  if (row.vector) {
+    const delta = value - dot(z, row.vector);
+    for (let i = 0; i < z.length; i++) z[i] += delta * row.vector[i];
+    showValues(row);
+  } else {
+    z[row.i] = value;
+    row.out.textContent = fmt(value);
+    for (const r of rows) if (r.vector) { const v = dot(z, r.vector); r.input.value = v; r.out.textContent = fmt(v); }
+  }
+  requestRender();
+}
+
+function onRelease() {
+  if (!spec || !z) return;
+  props.value = { ...spec, latent: Array.from(z) };
+  spec = props.value;
+  trigger("release");
+}
+
+for (const box of Object.values(lists)) {
+  box.addEventListener("input", onInput);
+  box.addEventListener("change", onRelease);
+}
+
+function loadDecoder(s) {
+  if (!decoders.has(s.key)) {
+    const p = Promise.resolve(server.web_decoder(s.model)).then((json) => G.build(json));
+    p.catch(() => decoders.delete(s.key));
+    decoders.set(s.key, p);
+  }
+  return decoders.get(s.key);
+}
+
+// GANSpace directions that were still being computed when the spec was made: ask once more.
+function loadDirections(s) {
+  lists.directions.hidden = false;
+  lists.directions.textContent = "Finding the principal directions (GANSpace)…";
+  Promise.resolve(server.gan_directions_for([s.model, s.latent])).then((rows) => {
+    if (!spec || spec.key !== s.key || spec.version !== s.version) return;  // a newer spec took over
+    spec = { ...spec, directions: rows, directions_pending: false };
+    layoutKey = "";
+    buildRows();
+    showValues(null);
+  }, () => { lists.directions.textContent = "Could not find the principal directions."; });
+}
+
+function onSpec() {
+  const s = props.value;
+  if (!s || !s.latent || !s.dims) return;
+  spec = s;
+  z = Float64Array.from(s.latent);
+  buildRows();
+  showValues(null);
+  element.dataset.model = s.model;
+  if (s.directions_pending) loadDirections(s);
+  if (net && net.key === s.key) { requestRender(); return; }
+  net = null;
+  element.dataset.ready = "false";
+  statusLine.textContent = "Loading the decoder into your browser…";
+  loadDecoder(s).then((built) => {
+    if (!spec || spec.key !== s.key) return;  // the model changed while loading
+    net = built; net.key = s.key;
+    element.dataset.ready = "true";
+    requestRender();
+  }, (err) => {
+    statusLine.textContent = "Could not load the decoder in your browser (" + err + "); the image below the sliders comes from the server.";
+  });
+}
+
+element.genlabSliders = { get z() { return z; }, get spec() { return spec; }, render: requestRender };
+watch("value", onSpec);
+onSpec();

@@ -1,0 +1,296 @@
+"""Training: a step learns, resuming is exact, a kill is survivable, NaN stops cleanly, torchrun works."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from conftest import PYTHON, REPO_ROOT, SUBPROCESS_ENV, quick_train_config, tiny_config
+from genlab import training
+from genlab.checkpoints import WEIGHTS_NAME, load_checkpoint, read_history
+from genlab.data import synthetic_dataset
+from genlab.models import MODEL_KINDS
+from genlab.training import STATE_NAME, Dist, TrainingDiverged, train
+
+KINDS = ["vae", "gan", "classifier"]
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / WEIGHTS_NAME))
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert sorted(wa) == sorted(wb)
+    different = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert not different, f"{len(different)} tensors differ, first {different[0]}"
+
+
+def make_task(kind: str, tmp_path: Path, **config):
+    torch.manual_seed(0)
+    model = MODEL_KINDS[kind][0](tiny_config(kind, **config))
+    task = training.TASKS[kind](model, quick_train_config(tmp_path, lr=3e-3), torch.device("cpu"), Dist())
+    task.optimizers()
+    task.wrap()
+    model.train()
+    return model, task
+
+
+# --------------------------------------------------------------------------- learning
+
+
+def test_vae_steps_lower_the_loss(tmp_path):
+    model, task = make_task("vae", tmp_path)
+    data = synthetic_dataset(32, seed=0)
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(model.loss(data.images, torch.Generator().manual_seed(0)).total)
+
+    before = loss()
+    g = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        values = task.step(data.images, data.labels, g)
+    assert set(values) == {"loss", "reconstruction", "kl"}
+    after = loss()
+    assert after < 0.9 * before, (before, after)  # ~490 -> ~300 nats with lr 3e-3
+
+
+def test_classifier_steps_lower_the_loss(tmp_path):
+    model, task = make_task("classifier", tmp_path)
+    data = synthetic_dataset(64, seed=0)
+
+    def loss() -> float:
+        model.eval()
+        with torch.no_grad():
+            value = float(torch.nn.functional.cross_entropy(model(data.images), data.labels))
+        model.train()
+        return value
+
+    before = loss()
+    g = torch.Generator().manual_seed(1)
+    for _ in range(10):
+        values = task.step(data.images, data.labels, g)
+    assert set(values) == {"loss", "accuracy"}
+    assert loss() < before
+
+
+def test_gan_step_updates_both_networks(tmp_path):
+    model, task = make_task("gan", tmp_path, num_classes=4)
+    data = synthetic_dataset(16, seed=0)
+    g_before = [p.detach().clone() for p in model.generator.parameters()]
+    d_before = [p.detach().clone() for p in model.discriminator.parameters()]
+    values = task.step(data.images, data.labels, torch.Generator().manual_seed(1))
+    assert set(values) == {"loss_d", "loss_g", "d_real", "d_fake"}
+    assert all(torch.isfinite(v) for v in values.values())
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, model.discriminator.parameters()))
+
+
+@pytest.mark.parametrize("kind", ["vae", "gan"])
+def test_one_step_at_64x64x3(kind, tmp_path):
+    config = tiny_config(kind, image_size=64, channels=3)
+    out = train(kind, config, quick_train_config(tmp_path / kind, epochs=1, limit=8, batch_size=8))
+    ckpt = load_checkpoint(out)
+    assert ckpt.info["epochs"] == 1 and ckpt.info["train_images"] == 8
+    assert ckpt.config.image_size == 64 and ckpt.config.channels == 3
+    with torch.no_grad():
+        images = ckpt.model.decode(torch.randn(2, ckpt.model.latent_dim))
+    assert images.shape == (2, 3, 64, 64)
+    assert (out / "samples" / "epoch_001.png").is_file()
+    history = read_history(out)
+    assert len(history) == 1 and history[0]["epoch"] == 1
+
+
+def test_train_writes_a_complete_checkpoint(tmp_path):
+    out = train("classifier", tiny_config("classifier"), quick_train_config(tmp_path / "clf", epochs=2))
+    ckpt = load_checkpoint(out)
+    assert ckpt.kind == "classifier" and ckpt.info["epochs"] == 2 and ckpt.dataset == "synthetic"
+    assert ckpt.class_names == ["bar 0", "bar 1", "bar 2", "bar 3"]
+    assert 0 <= ckpt.metrics["test_accuracy"] <= 1
+    assert ckpt.info["training"]["epochs"] == 2 and "out" not in ckpt.info["training"]
+    assert [r["epoch"] for r in read_history(out)] == [1, 2]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == []  # a classifier draws no samples
+    assert (out / STATE_NAME).is_file()
+
+
+# --------------------------------------------------------------------------- resuming
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL right after an epoch was written."""
+
+
+def kill_after(epochs: int):
+    def on_epoch(epoch: int, record: dict) -> None:
+        if epoch == epochs:
+            raise Killed
+    return on_epoch
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_killed_and_resumed_run_ends_where_a_straight_run_does(kind, tmp_path):
+    """Kill after epoch 1 of 2, resume: the weights equal those of an uninterrupted run, bit for bit."""
+    overrides = {"num_classes": 4} if kind == "gan" else {}
+    straight = train(kind, tiny_config(kind, **overrides), quick_train_config(tmp_path / "straight"))
+    with pytest.raises(Killed):
+        train(kind, tiny_config(kind, **overrides), quick_train_config(tmp_path / "resumed"),
+              on_epoch=kill_after(1))
+    assert load_checkpoint(tmp_path / "resumed").info["epochs"] == 1
+    # the model config on resume comes from the checkpoint, whatever is passed
+    resumed = train(kind, tiny_config(kind), quick_train_config(tmp_path / "resumed", resume=True))
+    assert load_checkpoint(resumed).info["epochs"] == 2
+    assert_same_weights(straight, resumed)
+    assert [r["epoch"] for r in read_history(resumed)] == [1, 2]
+    drop = ("seconds",)
+    strip = lambda h: [{k: v for k, v in r.items() if k not in drop} for r in h]  # noqa: E731
+    assert strip(read_history(straight)) == strip(read_history(resumed))
+
+
+def test_extending_a_finished_constant_lr_run_is_exact(tmp_path):
+    """1 epoch, then --resume with --epochs 2: exact when the schedule does not depend on the total."""
+    straight = train("vae", tiny_config("vae"), quick_train_config(tmp_path / "a", schedule="constant"))
+    train("vae", tiny_config("vae"), quick_train_config(tmp_path / "b", schedule="constant", epochs=1))
+    resumed = train("vae", tiny_config("vae"),
+                    quick_train_config(tmp_path / "b", schedule="constant", epochs=2, resume=True))
+    assert_same_weights(straight, resumed)
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path):
+    out = train("vae", tiny_config("vae"), quick_train_config(tmp_path / "done", epochs=1))
+    before = (out / WEIGHTS_NAME).read_bytes()
+    train("vae", tiny_config("vae"), quick_train_config(tmp_path / "done", epochs=1, resume=True))
+    assert (out / WEIGHTS_NAME).read_bytes() == before
+
+
+def test_resume_when_killed_before_config_json_was_written(tmp_path):
+    """The resume state is written first: a kill before config.json must not block --resume."""
+    out = train("vae", tiny_config("vae"), quick_train_config(tmp_path / "early", epochs=1))
+    (out / "config.json").unlink()
+    (out / WEIGHTS_NAME).unlink()
+    train("vae", tiny_config("vae", latent_dim=2), quick_train_config(out, epochs=2, resume=True))
+    ckpt = load_checkpoint(out)
+    assert ckpt.info["epochs"] == 2 and ckpt.config.latent_dim == 4  # the config of the state
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume(tmp_path):
+    """A real `kill -9` of train/vae.py during its second epoch, then --resume to the end."""
+    out = tmp_path / "killed"
+    epochs = 5
+    cmd = [PYTHON, str(REPO_ROOT / "train" / "vae.py"), "--dataset", "synthetic", "--out", str(out),
+           "--epochs", str(epochs), "--batch-size", "4", "--latent-dim", "4", "--base-width", "8",
+           "--hidden-dim", "32", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=SUBPROCESS_ENV)
+    try:
+        deadline = time.monotonic() + 180
+        while not (out / "config.json").is_file():  # written last: epoch 1 is complete
+            assert proc.poll() is None, proc.stdout.read().decode()
+            assert time.monotonic() < deadline, "the first epoch took over 3 minutes"
+            time.sleep(0.02)
+        time.sleep(0.2)  # into the second epoch: 128 steps of 4 images each
+        assert proc.poll() is None, "it finished before it could be killed: make the run longer"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    with safe_open(str(out / STATE_NAME), framework="pt") as f:
+        done_before = int(f.metadata()["epoch"])
+    assert 1 <= done_before < epochs
+    result = subprocess.run(cmd + ["--resume"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                            env=SUBPROCESS_ENV)
+    assert result.returncode == 0, result.stderr
+    assert f"from epoch {done_before}" in result.stderr
+    ckpt = load_checkpoint(out)
+    assert ckpt.info["epochs"] == epochs
+    assert [r["epoch"] for r in read_history(out)] == list(range(1, epochs + 1))
+    samples = sorted(p.name for p in (out / "samples").iterdir())
+    assert samples == [f"epoch_{e:03d}.png" for e in range(1, epochs + 1)]
+
+
+# --------------------------------------------------------------------------- divergence
+
+
+def nan_in_epoch_2(monkeypatch, kind: str = "vae") -> None:
+    task_cls = training.TASKS[kind]
+    original = task_cls.step
+    steps_per_epoch = 4  # quick_train_config: 64 images, batches of 16
+    calls = {"n": 0}
+
+    def step(self, x, y, g):
+        calls["n"] += 1
+        values = original(self, x, y, g)
+        if calls["n"] > steps_per_epoch + 1:  # the second step of epoch 2
+            values["loss"] = torch.tensor(float("nan"))
+        return values
+
+    monkeypatch.setattr(task_cls, "step", step)
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    out = tmp_path / "nan"
+    nan_in_epoch_2(monkeypatch)
+    files = {}
+
+    def snapshot(epoch, record):
+        for name in ("model.safetensors", "config.json", "history.json", STATE_NAME):
+            files[name] = (out / name).read_bytes()
+
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, step 2.*epoch 1"):
+        train("vae", tiny_config("vae"), quick_train_config(out, epochs=3), on_epoch=snapshot)
+    for name, data in files.items():
+        assert (out / name).read_bytes() == data, f"{name} changed after the NaN"
+    assert load_checkpoint(out).info["epochs"] == 1
+    assert not (out / "samples" / "epoch_002.png").exists()
+
+
+def test_cli_reports_divergence(tmp_path, monkeypatch, capsys):
+    nan_in_epoch_2(monkeypatch)
+    code = training.main("vae", ["--dataset", "synthetic", "--limit", "64", "--batch-size", "16",
+                                 "--epochs", "2", "--latent-dim", "4", "--base-width", "8",
+                                 "--hidden-dim", "32", "--no-progress", "--out", str(tmp_path / "cli")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "error: The loss became nan at epoch 2" in err
+    assert "Traceback" not in err
+    assert load_checkpoint(tmp_path / "cli").info["epochs"] == 1
+
+
+def test_cli_reports_bad_data(tmp_path, capsys):
+    code = training.main("gan", ["--dataset", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "x"),
+                                 "--no-progress"])
+    assert code == 1
+    assert "error:" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- torchrun
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_torchrun_two_processes_on_cpu(tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(REPO_ROOT / "train" / "vae.py"), "--dataset", "synthetic", "--limit", "64", "--epochs", "1",
+           "--batch-size", "16", "--latent-dim", "4", "--base-width", "8", "--hidden-dim", "32",
+           "--no-progress", "--out", str(out)]
+    result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                            env=SUBPROCESS_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ckpt = load_checkpoint(out)
+    assert ckpt.info["epochs"] == 1 and ckpt.info["train_images"] == 64
+    assert len(read_history(out)) == 1
+    assert result.stdout.count("Saved") == 1  # rank 0 alone writes and reports
