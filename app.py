@@ -25,6 +25,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
     p.add_argument("--checkpoints", default=str(DEFAULT_CHECKPOINT_DIR), help="folder of checkpoint folders")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=1,
+                   help="PyTorch threads per request (default 1: requests run side by side, and small "
+                        "decodes are fastest on one thread)")
     p.add_argument("--hub", action="append", default=[], metavar="REPO_ID",
                    help="also load the checkpoint in this Hugging Face Hub model repo (repeatable)")
     return p.parse_args(argv)
@@ -34,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("error: --device cuda was asked for, but PyTorch sees no CUDA GPU here. Use --device cpu.")
+    torch.set_num_threads(max(1, args.threads))
     store = ModelStore.load(args.checkpoints, args.device, hub=args.hub)
     demo = build_app(store)
     demo.queue(default_concurrency_limit=4)

@@ -27,6 +27,7 @@ def build_app(store: ModelStore) -> gr.Blocks:
         with gr.Row():
             shell.model_picker = gr.Dropdown(
                 choices, value=choices[0][1] if choices else None, label="Model", scale=3,
+                allow_custom_value=True,  # so an unknown name gets our own clear message
             )
             shell.seed_box = gr.Number(0, label="Seed", precision=0, minimum=0, scale=1)
             refresh = gr.Button("↻ Refresh models", scale=0)

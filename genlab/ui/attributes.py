@@ -1,11 +1,411 @@
-"""Tab module (being built in this session)."""
+"""Tab "Edit attributes": move an image along a meaningful direction in latent space.
+
+Directions come from the model's AttributeBank (built lazily once per model and cached: models are
+read-only): class directions ("more like a 7", "sneaker -> ankle boot"), pixel attributes measured
+on decoded images (bolder, slant, ...), or the user's own attribute from two small sets of examples
+(kept per user in gr.State). The shipped classifier says, under each image of the strip, which
+class it sees, so the user can tell whether an edit changed the class.
+"""
 
 from __future__ import annotations
 
-import gradio as gr
+import re
+import threading
+from typing import Any
 
-from genlab.ui.shell import Shell
+import gradio as gr
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from genlab.attributes import PIXEL_ATTRIBUTES, AttributeBank, build_bank
+from genlab.checkpoints import Checkpoint
+from genlab.data import CLASS_NAMES
+from genlab.latent import DIRECTION_METHODS, attribute_direction, decode, edit_strip, encode, invert, project_out
+from genlab.preprocess import PreprocessError, prepare_image, style_for
+from genlab.ui.images import to_pil
+from genlab.ui.inputs import (INVERSION_RESTARTS, MAX_INVERSION_STEPS, build_picker, gallery_indices, gallery_items,
+                              gradio_progress, resolve, test_images, to_latents)
+from genlab.ui.shell import Shell, user_error
+
+MAX_STRENGTH = 6.0
+MIN_STRIP, MAX_STRIP = 3, 15
+MAX_EXAMPLES = 64  # per group, for a user-defined attribute
+EXAMPLE_GALLERY_SIZE = 40
+CUSTOM_PREFIX = "custom:"
+METHOD_NAMES = {"mean-difference": "difference of means", "linear-boundary": "linear boundary (InterFaceGAN)"}
+METHOD_LABELS = [(label[0].upper() + label[1:], method) for method, label in METHOD_NAMES.items()]
+
+# ----------------------------------------------------------------------------- banks, built once per model
+
+_banks: dict[str, tuple[torch.nn.Module, AttributeBank]] = {}
+_bank_locks: dict[str, threading.Lock] = {}
+_banks_lock = threading.Lock()
+
+
+def bank_for(shell: Shell, ckpt: Checkpoint) -> AttributeBank:
+    """The AttributeBank of `ckpt`, built on first use (seconds) and then shared by every user."""
+    with _banks_lock:
+        lock = _bank_locks.setdefault(ckpt.name, threading.Lock())
+    with lock:  # one build per model, even when several users ask at once
+        cached = _banks.get(ckpt.name)
+        if cached is not None and cached[0] is ckpt.model:  # the same weights as when it was built
+            return cached[1]
+        cfg = ckpt.model.config
+        data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
+        classifier = shell.store.classifier_for(ckpt.dataset)
+        try:
+            bank = build_bank(ckpt, ckpt.kind, data, classifier=classifier)
+        except ValueError as e:
+            raise user_error(f"Could not find attribute directions for {ckpt.name}: {e}") from None
+        _banks[ckpt.name] = (ckpt.model, bank)
+        return bank
+
+
+def class_names(shell: Shell, ckpt: Checkpoint) -> list[str]:
+    """Class names from the checkpoint, else its classifier's, else the dataset's."""
+    if ckpt.class_names:
+        return list(ckpt.class_names)
+    classifier = shell.store.classifier_for(ckpt.dataset)
+    if classifier is not None and classifier.class_names:
+        return list(classifier.class_names)
+    return list(CLASS_NAMES.get(ckpt.dataset, []))
+
+
+# ----------------------------------------------------------------------------- choices
+
+
+def choices_for(shell: Shell, ckpt: Checkpoint, custom: dict | None) -> list[tuple[str, str]]:
+    """(label, value) of every attribute offered for `ckpt`: the user's own, pixel ones, classes.
+
+    Class directions are offered for the classes the model's bank has examples of (true labels of
+    encoded test images for a VAE, the classifier's verdicts on samples for a GAN).
+    """
+    bank = bank_for(shell, ckpt)
+    out = [(f"Your attribute: {name}", CUSTOM_PREFIX + name) for name in sorted((custom or {}).get(ckpt.name, {}))]
+    out += [(f"{name.capitalize()}: {low} → {high}", name) for name, (low, high) in PIXEL_ATTRIBUTES.items()
+            if name in bank.scores]
+    classes = [int(n.split(":", 1)[1]) for n in bank.names() if n.startswith("class:")]
+    out += [(f"More like “{bank.class_name(k)}”", f"class:{k}") for k in classes]
+    out += [(f"{bank.class_name(a)} → {bank.class_name(b)}", f"class:{a}->{b}")
+            for a in classes for b in classes if a != b]
+    return out
+
+
+def attribute_choices(shell: Shell, model_name: Any, current: Any, custom: dict | None):
+    """The `attribute_choices` endpoint: the attribute dropdown for a model (keeps the pick if offered)."""
+    ckpt = shell.model(model_name)
+    choices = choices_for(shell, ckpt, custom)
+    values = [v for _, v in choices]
+    value = current if current in values else ("thickness" if "thickness" in values else values[0])
+    return gr.Dropdown(choices=choices, value=value)
+
+
+# ----------------------------------------------------------------------------- directions
+
+
+def _method(value: Any) -> str:
+    if value not in DIRECTION_METHODS:
+        raise user_error(f"Method must be one of {', '.join(DIRECTION_METHODS)}, got {value!r}.")
+    return value
+
+
+def direction_for(shell: Shell, ckpt: Checkpoint, attribute: Any, method: str, conditional: bool,
+                  custom: dict | None) -> torch.Tensor:
+    """The unit direction (D,) of `attribute` in `ckpt`'s latent space."""
+    if not attribute:
+        raise user_error("Pick an attribute first.")
+    attribute = str(attribute)
+    try:
+        if attribute.startswith(CUSTOM_PREFIX):
+            name = attribute[len(CUSTOM_PREFIX):]
+            examples = (custom or {}).get(ckpt.name, {}).get(name)
+            if examples is None:
+                raise user_error(f"There is no attribute called {name!r} for {ckpt.name}: define it first "
+                                 "(attributes you define belong to the model they were defined with).")
+            direction = attribute_direction(examples["latents"], examples["positive"], method=method)
+            if conditional:
+                direction = project_out(direction, bank_for(shell, ckpt).class_subspace())
+            return direction
+        # "Keep the class" means nothing for a class direction: the checkbox applies to attributes only.
+        keep_class = bool(conditional) and attribute in PIXEL_ATTRIBUTES
+        return bank_for(shell, ckpt).direction(attribute, method=method, conditional=keep_class)
+    except (ValueError, KeyError) as e:
+        message = e.args[0] if e.args else str(e)
+        raise user_error(f"Cannot edit {attribute!r} with {ckpt.name}: {message}") from None
+
+
+# ----------------------------------------------------------------------------- the verdicts
+
+
+@torch.no_grad()
+def verdicts(shell: Shell, ckpt: Checkpoint, images: torch.Tensor) -> list[tuple[str, float]] | None:
+    """(class name, confidence) of the dataset's classifier for each image (B, C, H, W); None without one."""
+    classifier = shell.store.classifier_for(ckpt.dataset)
+    if classifier is None:
+        return None
+    model = classifier.model
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        probs = torch.softmax(model(images.to(device)), dim=1).cpu()
+    finally:
+        model.train(was_training)
+    names = class_names(shell, ckpt) or [str(k) for k in range(probs.shape[1])]
+    conf, cls = probs.max(1)
+    return [(names[c] if c < len(names) else str(c), float(p)) for c, p in zip(cls.tolist(), conf.tolist())]
+
+
+def captioned_strip(images: torch.Tensor, captions: list[list[str]], cell: int = 96, pad: int = 4) -> Image.Image:
+    """images (T, C, H, W) in a row, each with lines of text under it."""
+    font = ImageFont.load_default(size=11)
+    lines = max(len(c) for c in captions)
+    text_h = 14 * lines + 4
+    t = images.shape[0]
+    canvas = Image.new("RGB", (t * (cell + pad) + pad, cell + text_h + 2 * pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i in range(t):
+        x = pad + i * (cell + pad)
+        canvas.paste(to_pil(images[i], cell).convert("RGB").resize((cell, cell), Image.Resampling.NEAREST), (x, pad))
+        for j, line in enumerate(captions[i]):
+            width = draw.textlength(line, font=font)
+            draw.text((x + (cell - width) / 2, pad + cell + 3 + 14 * j), line, fill="black", font=font)
+    return canvas
+
+
+# ----------------------------------------------------------------------------- endpoints
+
+
+def edit_attribute(shell: Shell, model_name: Any, source: Any, upload: Any, drawing: Any, test_index: Any,
+                   seed: Any, attribute: Any, method: Any, conditional: Any, strength: Any, strip_steps: Any,
+                   inversion_steps: Any, custom: dict | None, progress: Any = None):
+    """The `edit_attribute` endpoint: the picked image, its edit at `strength`, and a strip -strength..+strength."""
+    ckpt = shell.model(model_name)
+    method = _method(method)
+    strength = shell.number(strength, "Strength", -MAX_STRENGTH, MAX_STRENGTH)
+    strip_steps = shell.int_in_range(strip_steps, "Images in the strip", MIN_STRIP, MAX_STRIP)
+    inversion_steps = shell.int_in_range(inversion_steps, "GAN inversion steps", 10, MAX_INVERSION_STEPS)
+    endpoint = resolve(shell, ckpt, source, upload, drawing, test_index, seed, what="the image to edit")
+    direction = direction_for(shell, ckpt, attribute, method, bool(conditional), custom)
+    report = gradio_progress(progress, f"Inverting {ckpt.name}") if progress is not None else None
+    found = to_latents(ckpt, [endpoint], inversion_steps, report)
+    z = found.latents[0]
+    path = edit_strip(z, direction, strength, strip_steps)
+    frames = decode(ckpt.model, path)
+    edited = decode(ckpt.model, (z + strength * direction)[None])[0]
+    amounts = torch.linspace(-strength, strength, strip_steps).tolist()
+
+    said = verdicts(shell, ckpt, torch.cat([found.reconstructions, edited[None], frames]))
+    captions = [[f"{a:+.2f}"] for a in amounts]
+    table = {"strengths": [round(a, 4) for a in amounts], "classes": None, "confidences": None}
+    if said is not None:
+        before, after, per_frame = said[0], said[1], said[2:]
+        for caption, (name, p) in zip(captions, per_frame):
+            caption.append(f"{name} {p:.0%}")
+        table.update(classes=[n for n, _ in per_frame], confidences=[round(p, 4) for _, p in per_frame],
+                     before={"class": before[0], "confidence": round(before[1], 4)},
+                     after={"class": after[0], "confidence": round(after[1], 4)})
+        verdict = (f"The classifier sees **{before[0]}** ({before[1]:.0%}) before and **{after[0]}** "
+                   f"({after[1]:.0%}) after the edit" + (" — the class changed." if before[0] != after[0] else "."))
+    else:
+        verdict = f"There is no classifier for {ckpt.dataset}, so no verdicts."
+    error = found.errors[0]
+    if str(attribute).startswith(CUSTOM_PREFIX):
+        label = f"your attribute “{str(attribute)[len(CUSTOM_PREFIX):]}”"
+        kept = bool(conditional)
+    else:
+        low, high = bank_for(shell, ckpt).ends(str(attribute))
+        label, kept = f"{low} → {high}", bool(conditional) and attribute in PIXEL_ATTRIBUTES
+    info = (f"**{ckpt.name}**: {label}, {METHOD_NAMES[method]}"
+            f"{', keeping the class' if kept else ''}, strength {strength:+g}. {found.how}"
+            + ("" if error is None else f" Reconstruction error: MSE {error:.4f}.") + f"  \n{verdict}")
+    return (to_pil(endpoint.image, 112), to_pil(found.reconstructions[0], 112), to_pil(edited, 224),
+            captioned_strip(frames, captions), table, info)
+
+
+def _parse_indices(text: Any, what: str, limit: int) -> list[int]:
+    if text is None or not str(text).strip():
+        return []
+    parts = [p for p in re.split(r"[\s,;]+", str(text).strip()) if p]
+    out = []
+    for p in parts:
+        if not re.fullmatch(r"#?\d+", p):
+            raise user_error(f"The {what} must be test image numbers separated by commas; {p!r} is not one.")
+        i = int(p.lstrip("#"))
+        if i >= limit:
+            raise user_error(f"There is no test image #{i} (the {what} must be below {limit}).")
+        out.append(i)
+    return list(dict.fromkeys(out))  # each once, in order
+
+
+def _example_images(shell: Shell, ckpt: Checkpoint, indices_text: Any, files: Any, what: str) -> torch.Tensor:
+    """The examples of one group as (N, C, H, W): test images by number plus uploads."""
+    cfg = ckpt.model.config
+    data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
+    images = [data.images[i] for i in _parse_indices(indices_text, what, len(data))]
+    for f in files or []:
+        path = f if isinstance(f, str) else getattr(f, "name", None) or (f.get("path") if isinstance(f, dict) else None)
+        try:
+            images.append(prepare_image(path, image_size=cfg.image_size, channels=cfg.channels,
+                                        style=style_for(ckpt.dataset)))
+        except PreprocessError as e:
+            raise user_error(f"One of the {what} cannot be used: {e}") from None
+    if len(images) > MAX_EXAMPLES:
+        raise user_error(f"Use at most {MAX_EXAMPLES} {what}; got {len(images)}.")
+    return torch.stack(images) if images else torch.zeros((0, cfg.channels, cfg.image_size, cfg.image_size))
+
+
+def define_attribute(shell: Shell, model_name: Any, name: Any, positives: Any, negatives: Any,
+                     positive_files: Any, negative_files: Any, inversion_steps: Any, custom: dict | None,
+                     progress: Any = None):
+    """The `define_attribute` endpoint: a named attribute from examples with it and without it.
+
+    Stores the examples' latents (per user, per model); the direction is found at edit time with
+    the method then chosen. Returns the new state, the attribute dropdown (on the new attribute), a note.
+    """
+    ckpt = shell.model(model_name)
+    name = str(name or "").strip()
+    if not name or len(name) > 40 or not re.fullmatch(r"[\w .'-]+", name):
+        raise user_error("Give the attribute a short name (letters, digits, spaces, . ' -; at most 40).")
+    inversion_steps = shell.int_in_range(inversion_steps, "GAN inversion steps", 10, MAX_INVERSION_STEPS)
+    pos = _example_images(shell, ckpt, positives, positive_files, "examples with the attribute")
+    neg = _example_images(shell, ckpt, negatives, negative_files, "examples without it")
+    if len(pos) < 2 or len(neg) < 2:
+        raise user_error(f"Pick at least 2 examples with the attribute and 2 without it "
+                         f"(got {len(pos)} and {len(neg)}).")
+    images = torch.cat([pos, neg])
+    if ckpt.kind == "vae":
+        latents = encode(ckpt.model, images)
+        how = "encoded"
+    else:
+        report = gradio_progress(progress, f"Inverting {len(images)} examples") if progress is not None else None
+        try:
+            latents = invert(ckpt.model, images, steps=inversion_steps, restarts=INVERSION_RESTARTS, seed=0,
+                             progress=report).latents
+        except ValueError as e:
+            raise user_error(f"Could not invert the examples: {e}") from None
+        how = f"inverted ({inversion_steps} steps)"
+    positive = torch.cat([torch.ones(len(pos), dtype=torch.bool), torch.zeros(len(neg), dtype=torch.bool)])
+    custom = {m: dict(attrs) for m, attrs in (custom or {}).items()}
+    custom.setdefault(ckpt.name, {})[name] = {"latents": latents.cpu(), "positive": positive}
+    dropdown = attribute_choices(shell, model_name, CUSTOM_PREFIX + name, custom)
+    note = (f"Defined **{name}** for {ckpt.name} from {len(pos)} examples with it and {len(neg)} without "
+            f"({how}). Pick it above and edit.")
+    return custom, dropdown, note
+
+
+# ----------------------------------------------------------------------------- layout
 
 
 def build(shell: Shell) -> None:
-    gr.Markdown("Coming in this session.")
+    gr.Markdown(
+        "Pick an image and an attribute, then push the image's latent along the attribute's direction. "
+        "The strip goes from −strength to +strength; the classifier's verdict under each image shows "
+        "whether the edit changed the class. *Conditional* removes the class directions from the "
+        "attribute's direction, so that “bolder” keeps the digit."
+    )
+    custom = gr.State({})
+    with gr.Row():
+        with gr.Column(scale=1):
+            picker = build_picker(shell, "Image to edit", default_seed=0, elem_id="genlab-edit-image")
+        with gr.Column(scale=2):
+            attribute = gr.Dropdown([], label="Attribute", filterable=True, allow_custom_value=True,
+                                    elem_id="genlab-attribute")
+            with gr.Row():
+                method = gr.Radio(METHOD_LABELS, value="mean-difference", label="Direction from")
+                conditional = gr.Checkbox(False, label="Conditional (keep the class)")
+            with gr.Row():
+                strength = gr.Slider(-MAX_STRENGTH, MAX_STRENGTH, value=2.5, step=0.1, label="Strength",
+                                     elem_id="genlab-strength")
+                strip_steps = gr.Slider(MIN_STRIP, MAX_STRIP, value=7, step=1, label="Images in the strip")
+                inversion_steps = gr.Slider(10, MAX_INVERSION_STEPS, value=200, step=10, label="GAN inversion steps")
+            edit_button = gr.Button("Edit", variant="primary", elem_id="genlab-edit-button")
+            with gr.Row():
+                before = gr.Image(label="What the model sees", format="png", type="pil", interactive=False,
+                                  height=150, elem_classes=["genlab-pixelated"])
+                reconstruction = gr.Image(label="The model's version", format="png", type="pil", interactive=False,
+                                          height=150, elem_classes=["genlab-pixelated"])
+                edited = gr.Image(label="Edited", format="png", type="pil", interactive=False, height=150,
+                                  elem_id="genlab-edited", elem_classes=["genlab-pixelated"])
+            strip = gr.Image(label="From −strength to +strength, with the classifier's verdict", format="png",
+                             type="pil", interactive=False, buttons=["download"], elem_id="genlab-edit-strip")
+            info = gr.Markdown("")
+            table = gr.JSON(label="Verdicts", visible=True)
+
+    with gr.Accordion("Define your own attribute from examples", open=False):
+        gr.Markdown("Pick a few test images that have the attribute and a few that do not (click them, or "
+                    "type their numbers), or upload some. The attribute's direction points from the ones "
+                    "without it to the ones with it.")
+        with gr.Row():
+            new_name = gr.Textbox(label="Name", placeholder="e.g. curly", scale=1)
+            click_adds = gr.Radio(["with the attribute", "without it"], value="with the attribute",
+                                  label="A click on a test image adds it to the examples", scale=2)
+        examples_gallery = gr.Gallery(label="Test images", columns=10, height=260, allow_preview=False,
+                                      format="png", interactive=False, object_fit="contain", buttons=[])
+        with gr.Row():
+            positives = gr.Textbox(label="Test images with the attribute (numbers)", placeholder="e.g. 3, 17, 42")
+            negatives = gr.Textbox(label="Test images without it (numbers)", placeholder="e.g. 5, 8, 23")
+        with gr.Row():
+            positive_files = gr.File(label="Or upload examples with it", file_count="multiple",
+                                     file_types=["image"], type="filepath")
+            negative_files = gr.File(label="Or upload examples without it", file_count="multiple",
+                                     file_types=["image"], type="filepath")
+        define_button = gr.Button("Define attribute")
+        define_note = gr.Markdown("")
+
+    # -- events ------------------------------------------------------------------------
+    def choices_event(model_name, current, custom_state):
+        return attribute_choices(shell, model_name, current, custom_state)
+
+    # On load and on a model change (the dropdown keeps its pick when the new model offers it).
+    demo = gr.context.Context.root_block
+    gr.on([shell.model_picker.change, demo.load], choices_event, [shell.model_picker, attribute, custom], attribute,
+          api_name="attribute_choices", show_progress="hidden")
+
+    def edit_event(model_name, source, upload, drawing, test_index, seed, attribute_value, method_value,
+                   conditional_value, strength_value, strip_value, inversion_value, custom_state,
+                   progress=gr.Progress()):
+        return edit_attribute(shell, model_name, source, upload, drawing, test_index, seed, attribute_value,
+                              method_value, conditional_value, strength_value, strip_value, inversion_value,
+                              custom_state, progress=progress)
+
+    edit_button.click(edit_event, [shell.model_picker, *picker.inputs, attribute, method, conditional, strength,
+                                   strip_steps, inversion_steps, custom],
+                      [before, reconstruction, edited, strip, table, info], api_name="edit_attribute")
+
+    def define_event(model_name, name, pos, neg, pos_files, neg_files, inversion_value, custom_state,
+                     progress=gr.Progress()):
+        return define_attribute(shell, model_name, name, pos, neg, pos_files, neg_files, inversion_value,
+                                custom_state, progress=progress)
+
+    define_button.click(define_event, [shell.model_picker, new_name, positives, negatives, positive_files,
+                                       negative_files, inversion_steps, custom],
+                        [custom, attribute, define_note], api_name="define_attribute")
+
+    def fill_examples(model_name):
+        ckpt = shell.store.models.get(model_name) if model_name else None
+        if ckpt is None:
+            return gr.Gallery(value=[])
+        cfg = ckpt.model.config
+        try:
+            data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
+        except gr.Error:
+            return gr.Gallery(value=[], label=f"No test images for {ckpt.dataset}")
+        return gr.Gallery(value=gallery_items(data, gallery_indices(data.labels, EXAMPLE_GALLERY_SIZE)))
+
+    shell.on_model_change(fill_examples, [shell.model_picker], examples_gallery)
+
+    def add_example(model_name, target, pos, neg, evt: gr.SelectData):
+        ckpt = shell.model(model_name)
+        cfg = ckpt.model.config
+        data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
+        index = str(gallery_indices(data.labels, EXAMPLE_GALLERY_SIZE)[evt.index])
+
+        def add(text):
+            items = [p for p in re.split(r"[\s,;]+", text or "") if p]
+            return ", ".join(items if index in items else items + [index])
+
+        return (add(pos), neg) if target == "with the attribute" else (pos, add(neg))
+
+    examples_gallery.select(add_example, [shell.model_picker, click_adds, positives, negatives],
+                            [positives, negatives], api_visibility="private")
