@@ -650,6 +650,8 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("--generator-steps", type=int, default=1, help="generator updates per D update")
         p.add_argument("--lr-discriminator", type=float, default=None,
                        help="the discriminator's learning rate (default: --lr)")
+        p.add_argument("--ema-decay", type=float, default=0.999,
+                       help="decay of the generator's moving average that is shipped (0: the last weights)")
         p.add_argument("--width", type=int, default=64, help="generator and discriminator width")
     if kind == "classifier":
         p.add_argument("--width", type=int, default=32)
@@ -686,7 +688,7 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
         batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed,
         device=args.device, out=out, resume=args.resume, limit=args.limit,
         generator_steps=getattr(args, "generator_steps", 1),
-        lr_discriminator=getattr(args, "lr_discriminator", None), progress=not args.no_progress,
+        lr_discriminator=getattr(args, "lr_discriminator", None), ema_decay=getattr(args, "ema_decay", 0.999), progress=not args.no_progress,
         mixed_precision=not args.no_mixed_precision,
     )
     return mc, tc
