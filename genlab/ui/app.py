@@ -26,7 +26,7 @@ def build_app(store: ModelStore) -> gr.Blocks:
         choices = shell.model_choices()
         with gr.Row():
             shell.model_picker = gr.Dropdown(
-                choices, value=choices[0][1] if choices else None, label="Model", scale=3,
+                choices, value=_default_model([n for _, n in choices]), label="Model", scale=3,
                 allow_custom_value=True,  # so an unknown name gets our own clear message
             )
             shell.seed_box = gr.Number(0, label="Seed", precision=0, minimum=0, scale=1)
@@ -60,6 +60,14 @@ def build_app(store: ModelStore) -> gr.Blocks:
             shell.model_picker.change(fn, inputs, outputs, api_visibility="private")
             demo.load(fn, inputs, outputs, api_visibility="private")
     return demo
+
+
+def _default_model(names: list[str]) -> str | None:
+    """The model a first visit opens with: the MNIST VAE when it is there (the clearest start)."""
+    for preferred in ("mnist-vae-16", "mnist-gan-32"):
+        if preferred in names:
+            return preferred
+    return names[0] if names else None
 
 
 def _problems_text(problems: list[str]) -> str:
