@@ -23,8 +23,8 @@ from genlab.data import CLASS_NAMES
 from genlab.latent import DIRECTION_METHODS, attribute_direction, decode, edit_strip, encode, invert, project_out
 from genlab.preprocess import PreprocessError, prepare_image, style_for
 from genlab.ui.images import to_pil
-from genlab.ui.inputs import (INVERSION_RESTARTS, MAX_INVERSION_STEPS, build_picker, gallery_indices, gallery_items,
-                              gradio_progress, resolve, test_images, to_latents)
+from genlab.ui.inputs import (INVERSION_RESTARTS, MAX_INVERSION_STEPS, build_picker, dataset_gallery,
+                              gallery_indices, gradio_progress, resolve, test_images, to_latents)
 from genlab.ui.shell import Shell, user_error
 
 MAX_STRENGTH = 6.0
@@ -383,15 +383,7 @@ def build(shell: Shell) -> None:
                         [custom, attribute, define_note], api_name="define_attribute")
 
     def fill_examples(model_name):
-        ckpt = shell.store.models.get(model_name) if model_name else None
-        if ckpt is None:
-            return gr.Gallery(value=[])
-        cfg = ckpt.model.config
-        try:
-            data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
-        except gr.Error:
-            return gr.Gallery(value=[], label=f"No test images for {ckpt.dataset}")
-        return gr.Gallery(value=gallery_items(data, gallery_indices(data.labels, EXAMPLE_GALLERY_SIZE)))
+        return dataset_gallery(shell, model_name, EXAMPLE_GALLERY_SIZE)
 
     shell.on_model_change(fill_examples, [shell.model_picker], examples_gallery)
 

@@ -271,15 +271,7 @@ def build_picker(shell: Shell, label: str, default_seed: int = 0, api_name: str 
     source.change(show_box, source, list(boxes.values()), api_visibility="private")
 
     def fill_gallery(model_name):
-        ckpt = shell.store.models.get(model_name) if model_name else None
-        if ckpt is None:
-            return gr.Gallery(value=[])
-        cfg = ckpt.model.config
-        try:
-            data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
-        except gr.Error:
-            return gr.Gallery(value=[], label=f"No test images for {ckpt.dataset}")
-        return gr.Gallery(value=gallery_items(data, gallery_indices(data.labels)), label="Click a test image")
+        return dataset_gallery(shell, model_name, label="Click a test image")
 
     shell.on_model_change(fill_gallery, [shell.model_picker], gallery)
 
@@ -300,3 +292,16 @@ def build_picker(shell: Shell, label: str, default_seed: int = 0, api_name: str 
     shell.on_model_change(preview, [shell.model_picker, source, upload, drawing, test_index, seed],
                           [prepared, note])
     return ImagePicker(source, seed, drawing, upload, test_index, gallery, prepared, note)
+
+
+def dataset_gallery(shell: Shell, model_name: Any, count: int = GALLERY_SIZE, label: str | None = None) -> gr.Gallery:
+    """A gallery update showing `count` test images of the model's dataset, a few of each class."""
+    ckpt = shell.store.models.get(model_name) if model_name else None
+    if ckpt is None:
+        return gr.Gallery(value=[])
+    cfg = ckpt.model.config
+    try:
+        data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
+    except gr.Error:
+        return gr.Gallery(value=[], label=f"No test images for {ckpt.dataset}")
+    return gr.Gallery(value=gallery_items(data, gallery_indices(data.labels, count)), label=label)

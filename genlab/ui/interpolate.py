@@ -7,7 +7,6 @@ encodes images (posterior mean); the GAN has no encoder, so its latent is found 
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 import uuid

@@ -51,6 +51,11 @@ images that some sample looks like.
 # --------------------------------------------------------------------------- shared by the lessons
 
 
+def default_dataset(datasets: list[str]) -> str | None:
+    """The dataset a lesson opens on: MNIST when it is there (it has the beta-VAEs and the collapsed GAN)."""
+    return "mnist" if "mnist" in datasets else (datasets[0] if datasets else None)
+
+
 def dataset_choices(shell: Shell) -> list[str]:
     """Datasets that have a VAE or a GAN in the store."""
     return shell.store.datasets()
@@ -205,7 +210,7 @@ def _device(ckpt: Checkpoint) -> torch.device:
 def build(shell: Shell) -> None:
     datasets = dataset_choices(shell)
     with gr.Row():
-        dataset = gr.Dropdown(datasets, value=datasets[0] if datasets else None, label="Dataset", scale=2)
+        dataset = gr.Dropdown(datasets, value=default_dataset(datasets), label="Dataset", scale=2)
         seed = gr.Number(0, label="Seed of the samples", precision=0, minimum=0, scale=1)
     gr.Markdown(LESSON)
     with gr.Row():

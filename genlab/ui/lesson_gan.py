@@ -23,7 +23,7 @@ from genlab.training import SAMPLES_DIR
 from genlab.ui.images import grid, to_pil
 from genlab.ui.inputs import gallery_indices, gallery_items, test_images
 from genlab.ui.lesson_compare import (
-    NO_MODELS, check_dataset, class_bars, dataset_choices, history_frame, models_for,
+    NO_MODELS, check_dataset, class_bars, dataset_choices, default_dataset, history_frame, models_for,
 )
 from genlab.ui.shell import Shell, user_error
 
@@ -176,10 +176,10 @@ def inversion_demo(shell: Shell, dataset: Any, position: Any, progress: Any = No
     with torch.no_grad():
         vae_recon = vae.model.decode(encode(vae.model, x, device=next(vae.model.parameters()).device)).cpu()
     vae_seconds = time.perf_counter() - start
-    report = None
-    if progress is not None:
-        def report(step: int, steps: int) -> None:
+    def report(step: int, steps: int) -> None:
+        if progress is not None:
             progress((step, steps), desc="Inverting the GAN", unit="steps")
+
     result = invert(gan.model, x, steps=INVERSION_STEPS, restarts=INVERSION_RESTARTS, seed=0, progress=report)
     vae_mse = float((vae_recon - x).pow(2).mean())
     gan_mse = float(result.errors[0])
@@ -196,7 +196,7 @@ def inversion_demo(shell: Shell, dataset: Any, position: Any, progress: Any = No
 def build(shell: Shell) -> None:
     datasets = dataset_choices(shell)
     with gr.Row():
-        dataset = gr.Dropdown(datasets, value=datasets[0] if datasets else None, label="Dataset", scale=1)
+        dataset = gr.Dropdown(datasets, value=default_dataset(datasets), label="Dataset", scale=1)
         gan = gr.Dropdown([], label="GAN", scale=2)
     gr.Markdown(LESSON_MINMAX)
     with gr.Row():

@@ -22,7 +22,7 @@ from genlab.latent import encode
 from genlab.models.vae import kl_to_standard_normal, reparameterize
 from genlab.ui.images import grid, to_pil
 from genlab.ui.inputs import gallery_indices, gallery_items, test_images
-from genlab.ui.lesson_compare import NO_MODELS, check_dataset, dataset_choices, models_for
+from genlab.ui.lesson_compare import NO_MODELS, check_dataset, dataset_choices, default_dataset, models_for
 from genlab.ui.shell import Shell, user_error
 
 MAP_CELLS = 15  # the latent map is MAP_CELLS x MAP_CELLS decoded images
@@ -348,7 +348,7 @@ def _device(ckpt: Checkpoint) -> torch.device:
 def build(shell: Shell) -> None:
     datasets = dataset_choices(shell)
     with gr.Row():
-        dataset = gr.Dropdown(datasets, value=datasets[0] if datasets else None, label="Dataset", scale=1)
+        dataset = gr.Dropdown(datasets, value=default_dataset(datasets), label="Dataset", scale=1)
         vae = gr.Dropdown([], label="VAE", scale=2)
     gr.Markdown(LESSON_ENCODER)
     image_state = gr.State(None)
