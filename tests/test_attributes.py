@@ -10,15 +10,6 @@ from genlab.data import synthetic_dataset
 from genlab.models import GAN, VAE, Classifier, ClassifierConfig, GANConfig, VAEConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: on a shared 2-core machine one thread avoids stalls between threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def bar(top: int, bottom: int, left: int, right: int, size: int = 28) -> torch.Tensor:
     """One image (1, size, size) with a white rectangle of rows [top, bottom) and columns [left, right)."""
     x = torch.zeros(1, size, size)

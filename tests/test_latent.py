@@ -16,15 +16,6 @@ from genlab.latent import (
 from genlab.models import GAN, VAE, GANConfig, VAEConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: on a shared 2-core machine one thread avoids stalls between threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_gan(latent_dim: int = 8, num_classes: int = 0, seed: int = 0, contrast: float = 1.0) -> GAN:
     """A small randomly initialised GAN (fixed seed); `contrast` scales the last layer's weights.
 
