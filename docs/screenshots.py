@@ -20,6 +20,8 @@ OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+# Buttons pressed on a tab before its screenshot, so the picture shows a result.
+ACTIONS = {"Interpolate": "#genlab-interpolate-button", "Edit attributes": "#genlab-edit-button"}
 TABS = {
     "Sample": "sample",
     "Latent sliders": "sliders",
@@ -64,6 +66,9 @@ def main() -> int:
             for label, name in TABS.items():
                 page.get_by_role("tab", name=label).click()
                 page.wait_for_timeout(4000)  # let the tab's first results arrive
+                if label in ACTIONS:
+                    page.locator(ACTIONS[label]).first.click()
+                    page.wait_for_timeout(12000)
                 page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
                 print("wrote", OUT / f"{name}.png")
             browser.close()
