@@ -57,6 +57,11 @@ class Checkpoint:
         return self.model.config
 
     @property
+    def device(self) -> torch.device:
+        """Where the model's weights live (where its inputs must go)."""
+        return next(self.model.parameters()).device
+
+    @property
     def metrics(self) -> dict[str, Any]:
         return self.info.get("metrics", {})
 

@@ -126,7 +126,7 @@ def samples_side_by_side(shell: Shell, dataset: Any, seed: Any) -> tuple[Any, An
             continue
         z = sample_latents(NUM_SHOWN, ckpt.model.latent_dim, seed)
         with torch.no_grad():
-            pictures.append(grid(ckpt.model.decode(z.to(_device(ckpt))).cpu(), ncol=8, cell=56))
+            pictures.append(grid(ckpt.model.decode(z.to(ckpt.device)).cpu(), ncol=8, cell=56))
     real = None
     cfg = next((c.model.config for c in models.values() if c is not None), None)
     try:
@@ -198,10 +198,6 @@ def recompute(shell: Shell, dataset: Any, progress: Any = None) -> tuple[pd.Data
     except ValueError as e:
         raise user_error(f"The comparison failed: {e}") from None
     return *comparison_views(result), _about(result, "Recomputed just now (not saved)")
-
-
-def _device(ckpt: Checkpoint) -> torch.device:
-    return next(ckpt.model.parameters()).device
 
 
 # --------------------------------------------------------------------------- layout

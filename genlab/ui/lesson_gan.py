@@ -146,7 +146,7 @@ def mode_collapse(shell: Shell, dataset: Any) -> tuple[Any, Any, Any, str]:
         if c is not None:
             z = sample_latents(32, c.model.latent_dim, 0)
             with torch.no_grad():
-                grids[slot] = grid(c.model.decode(z.to(next(c.model.parameters()).device)).cpu(), ncol=8, cell=56)
+                grids[slot] = grid(c.model.decode(z.to(c.device)).cpu(), ncol=8, cell=56)
     stored = metrics.read_comparison(shell.store.root, dataset)
     histograms = {c.name: _histogram(shell, dataset, c, stored) for c in shown}
     if any(h is None for h in histograms.values()):
@@ -174,7 +174,7 @@ def inversion_demo(shell: Shell, dataset: Any, position: Any, progress: Any = No
 
     start = time.perf_counter()
     with torch.no_grad():
-        vae_recon = vae.model.decode(encode(vae.model, x, device=next(vae.model.parameters()).device)).cpu()
+        vae_recon = vae.model.decode(encode(vae.model, x, device=vae.device)).cpu()
     vae_seconds = time.perf_counter() - start
     def report(step: int, steps: int) -> None:
         if progress is not None:

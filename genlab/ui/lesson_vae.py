@@ -205,7 +205,7 @@ def worked_example(shell: Shell, dataset: Any, mu_text: Any, sigma_text: Any, ep
     map_vae = latent_map_vae(shell, dataset) if dataset else None
     if map_vae is not None and len(mu) == 2:
         with torch.no_grad():
-            picture = to_pil(map_vae.model.decode(z.float()[None].to(_device(map_vae)))[0].cpu(), 168)
+            picture = to_pil(map_vae.model.decode(z.float()[None].to(map_vae.device))[0].cpu(), 168)
         text += f"  \nDecoded by {map_vae.name}, the 2-d VAE."
     elif len(mu) == 2:
         text += "  \n(With a 2-d VAE for this dataset the z would be decoded here.)"
@@ -265,7 +265,7 @@ def latent_map(shell: Shell, dataset: Any) -> tuple[Any, pd.DataFrame, str]:
             f"There is no 2-d VAE for {dataset} yet: train one with `python train/vae.py --dataset {dataset} "
             f"--latent-dim 2` (it writes checkpoints/{dataset}-vae-2), then press ↻ Refresh models.")
     with torch.no_grad():
-        images = ckpt.model.decode(map_latents().to(_device(ckpt))).cpu()
+        images = ckpt.model.decode(map_latents().to(ckpt.device)).cpu()
     picture = grid(images, ncol=MAP_CELLS, cell=MAP_CELL_PIXELS, pad=0)
     try:
         scatter = encoded_test_set(ckpt, dataset)
@@ -285,7 +285,7 @@ def decode_at_pixel(shell: Shell, dataset: Any, x: Any, y: Any) -> tuple[Any, st
     y = shell.number(y, "y", 0, size)
     z1, z2 = pixel_to_latent(x, y)
     with torch.no_grad():
-        image = ckpt.model.decode(torch.tensor([[z1, z2]], device=_device(ckpt)))[0].cpu()
+        image = ckpt.model.decode(torch.tensor([[z1, z2]], device=ckpt.device))[0].cpu()
     try:
         scatter = encoded_test_set(ckpt, dataset)
     except gr.Error:
@@ -324,7 +324,7 @@ def beta_comparison(shell: Shell, dataset: Any) -> tuple[Any, pd.DataFrame, str]
     rows, pictures = [], [x[:8]]
     for c in betas:
         model = c.model
-        xd = x.to(_device(c))
+        xd = x.to(c.device)
         mu, logvar = model.encode(xd)
         logits = model.decode_logits(mu)  # the mean code: what the model keeps of each image
         recon = float(F.binary_cross_entropy_with_logits(logits, xd, reduction="sum")) / len(x)
@@ -336,10 +336,6 @@ def beta_comparison(shell: Shell, dataset: Any) -> tuple[Any, pd.DataFrame, str]
     note = ("Top row: test images. Below, one row per model in the table's order: its reconstruction "
             f"from the mean code. Numbers are averages over {len(x)} test images.")
     return picture, pd.DataFrame(rows, columns=columns), note
-
-
-def _device(ckpt: Checkpoint) -> torch.device:
-    return next(ckpt.model.parameters()).device
 
 
 # --------------------------------------------------------------------------- layout

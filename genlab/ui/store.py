@@ -11,8 +11,6 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from genlab.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
 
 
@@ -83,9 +81,3 @@ class ModelStore:
         """The classifier trained on `dataset`, if one is shipped (used to measure and to edit)."""
         names = self.names("classifier", dataset)
         return self.models[names[0]] if names else None
-
-
-@torch.no_grad()
-def decode(ckpt: Checkpoint, z: torch.Tensor) -> torch.Tensor:
-    """z: (B, latent_dim) -> images (B, C, H, W) in [0, 1] for a VAE or a GAN."""
-    return ckpt.model.decode(z.to(next(ckpt.model.parameters()).device)).cpu()
