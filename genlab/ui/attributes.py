@@ -22,7 +22,7 @@ from genlab.checkpoints import Checkpoint
 from genlab.data import CLASS_NAMES
 from genlab.latent import DIRECTION_METHODS, attribute_direction, decode, edit_strip, encode, invert, project_out
 from genlab.preprocess import PreprocessError, prepare_image, style_for
-from genlab.ui.images import to_pil
+from genlab.ui.images import picture, to_pil
 from genlab.ui.inputs import (INVERSION_RESTARTS, MAX_INVERSION_STEPS, build_picker, dataset_gallery,
                               gallery_indices, gradio_progress, resolve, test_images, to_latents)
 from genlab.ui.shell import Shell, user_error
@@ -321,12 +321,9 @@ def build(shell: Shell) -> None:
                 inversion_steps = gr.Slider(10, MAX_INVERSION_STEPS, value=200, step=10, label="GAN inversion steps")
             edit_button = gr.Button("Edit", variant="primary", elem_id="genlab-edit-button")
             with gr.Row():
-                before = gr.Image(label="What the model sees", format="png", type="pil", interactive=False,
-                                  height=150, elem_classes=["genlab-pixelated"])
-                reconstruction = gr.Image(label="The model's version", format="png", type="pil", interactive=False,
-                                          height=150, elem_classes=["genlab-pixelated"])
-                edited = gr.Image(label="Edited", format="png", type="pil", interactive=False, height=150,
-                                  elem_id="genlab-edited", elem_classes=["genlab-pixelated"])
+                before = picture("What the model sees", height=150)
+                reconstruction = picture("The model's version", height=150)
+                edited = picture("Edited", height=150, elem_id="genlab-edited")
             strip = gr.Image(label="From −strength to +strength, with the classifier's verdict", format="png",
                              type="pil", interactive=False, buttons=["download"], elem_id="genlab-edit-strip")
             info = gr.Markdown("")

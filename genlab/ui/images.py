@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import gradio as gr
 import numpy as np
 import torch
 from PIL import Image
@@ -36,3 +38,10 @@ def grid(images: torch.Tensor, ncol: int | None = None, cell: int = 84, pad: int
         y, x = pad + r * (h * scale + pad), pad + col * (w * scale + pad)
         canvas[y:y + h * scale, x:x + w * scale] = arr[i]
     return Image.fromarray(canvas)
+
+
+def picture(label: str | None = None, **kwargs: Any) -> gr.Image:
+    """An output image shown crisp: PNG (not re-encoded to WebP), a PIL value, nearest-neighbour
+    upscaling in the browser. Extra keyword arguments go to `gr.Image`."""
+    return gr.Image(label=label, format="png", type="pil", interactive=False,
+                    elem_classes=["genlab-pixelated"], **kwargs)

@@ -21,7 +21,7 @@ from genlab.checkpoints import Checkpoint
 from genlab.data import DataError, ImageData, load_dataset
 from genlab.latent import decode, encode, invert, sample_latents
 from genlab.preprocess import PreprocessError, prepare_image, style_for
-from genlab.ui.images import to_pil
+from genlab.ui.images import picture, to_pil
 from genlab.ui.shell import Shell, user_error
 
 RANDOM, DRAW, UPLOAD, TEST = "Random sample", "Draw", "Upload", "Test image"
@@ -259,8 +259,7 @@ def build_picker(shell: Shell, label: str, default_seed: int = 0, api_name: str 
                                  format="png", interactive=False, object_fit="contain", buttons=[])
             test_index = gr.Number(0, label="Test image number", minimum=0, step=1)
         with gr.Row():
-            prepared = gr.Image(label="What the model sees", format="png", type="pil", interactive=False,
-                                height=130, buttons=[], elem_classes=["genlab-pixelated"])
+            prepared = picture("What the model sees", height=130, buttons=[])
         note = gr.Markdown("")
 
     boxes = {RANDOM: random_box, DRAW: draw_box, UPLOAD: upload_box, TEST: test_box}

@@ -19,7 +19,7 @@ from PIL import Image
 
 from genlab.checkpoints import Checkpoint
 from genlab.latent import INTERPOLATION_MODES, decode, interpolate
-from genlab.ui.images import grid, to_pil
+from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import MAX_INVERSION_STEPS, build_picker, gradio_progress, resolve, to_latents
 from genlab.ui.shell import Shell, user_error
 
@@ -160,26 +160,19 @@ def build(shell: Shell) -> None:
 
     with gr.Tab("This model"):
         with gr.Row():
-            prepared_a = gr.Image(label="Start: what the model sees", format="png", type="pil",
-                                  interactive=False, height=140, elem_classes=["genlab-pixelated"])
-            recon_a = gr.Image(label="Start: the model's version", format="png", type="pil",
-                               interactive=False, height=140, elem_classes=["genlab-pixelated"])
-            recon_b = gr.Image(label="End: the model's version", format="png", type="pil",
-                               interactive=False, height=140, elem_classes=["genlab-pixelated"])
-            prepared_b = gr.Image(label="End: what the model sees", format="png", type="pil",
-                                  interactive=False, height=140, elem_classes=["genlab-pixelated"])
-        strip = gr.Image(label="Interpolation", format="png", type="pil", interactive=False,
-                         buttons=["download"], elem_id="genlab-interpolation-strip", elem_classes=["genlab-pixelated"])
+            prepared_a = picture("Start: what the model sees", height=140)
+            recon_a = picture("Start: the model's version", height=140)
+            recon_b = picture("End: the model's version", height=140)
+            prepared_b = picture("End: what the model sees", height=140)
+        strip = picture("Interpolation", buttons=["download"], elem_id="genlab-interpolation-strip")
         with gr.Row():
             gif = gr.Image(label="Animated", type="filepath", interactive=False, height=160,
                            elem_classes=["genlab-pixelated"])
             gif_file = gr.File(label="Download the GIF", interactive=False)
         info = gr.Markdown("")
     with gr.Tab("VAE vs GAN"):
-        vae_strip = gr.Image(label="VAE", format="png", type="pil", interactive=False, buttons=["download"],
-                             elem_classes=["genlab-pixelated"])
-        gan_strip = gr.Image(label="GAN", format="png", type="pil", interactive=False, buttons=["download"],
-                             elem_classes=["genlab-pixelated"])
+        vae_strip = picture("VAE", buttons=["download"])
+        gan_strip = picture("GAN", buttons=["download"])
         with gr.Row():
             vae_gif = gr.Image(label="VAE, animated", type="filepath", interactive=False, height=160)
             gan_gif = gr.Image(label="GAN, animated", type="filepath", interactive=False, height=160)

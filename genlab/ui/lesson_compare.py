@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from genlab import metrics
 from genlab.checkpoints import Checkpoint, read_history
 from genlab.latent import sample_latents
-from genlab.ui.images import grid
+from genlab.ui.images import grid, picture
 from genlab.ui.inputs import test_images
 from genlab.ui.shell import Shell, user_error
 
@@ -210,12 +210,9 @@ def build(shell: Shell) -> None:
         seed = gr.Number(0, label="Seed of the samples", precision=0, minimum=0, scale=1)
     gr.Markdown(LESSON)
     with gr.Row():
-        vae_samples = gr.Image(label="VAE samples", format="png", type="pil", interactive=False,
-                               elem_classes=["genlab-pixelated"])
-        gan_samples = gr.Image(label="GAN samples", format="png", type="pil", interactive=False,
-                               elem_classes=["genlab-pixelated"])
-        real_samples = gr.Image(label="Real test images", format="png", type="pil", interactive=False,
-                                elem_classes=["genlab-pixelated"])
+        vae_samples = picture("VAE samples")
+        gan_samples = picture("GAN samples")
+        real_samples = picture("Real test images")
     samples_note = gr.Markdown("")
 
     gr.Markdown("### The trade-offs, measured")

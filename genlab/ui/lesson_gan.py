@@ -20,7 +20,7 @@ from genlab import metrics
 from genlab.checkpoints import Checkpoint, read_history
 from genlab.latent import encode, invert, sample_latents
 from genlab.training import SAMPLES_DIR
-from genlab.ui.images import grid, to_pil
+from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import gallery_indices, gallery_items, test_images
 from genlab.ui.lesson_compare import (
     NO_MODELS, check_dataset, class_bars, dataset_choices, default_dataset, history_frame, models_for,
@@ -202,8 +202,7 @@ def build(shell: Shell) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             epoch = gr.Slider(0, 1, value=0, step=1, label="Epoch")
-            epoch_image = gr.Image(label="Samples at this epoch", format="png", type="pil", interactive=False,
-                                   elem_classes=["genlab-pixelated"])
+            epoch_image = picture("Samples at this epoch")
             epoch_caption = gr.Markdown("")
         with gr.Column(scale=1):
             losses = gr.LinePlot(x="epoch", y="value", color="curve", label="Losses", height=240,
@@ -215,10 +214,8 @@ def build(shell: Shell) -> None:
     gr.Markdown("### Mode collapse")
     gr.Markdown(LESSON_COLLAPSE)
     with gr.Row():
-        stable_grid = gr.Image(label="Stable GAN", format="png", type="pil", interactive=False,
-                               elem_classes=["genlab-pixelated"])
-        collapsed_grid = gr.Image(label="Collapsed GAN", format="png", type="pil", interactive=False,
-                                  elem_classes=["genlab-pixelated"])
+        stable_grid = picture("Stable GAN")
+        collapsed_grid = picture("Collapsed GAN")
     collapse_plot = gr.Plot(label="Class histograms", format="png")
     collapse_note = gr.Markdown("")
 
@@ -230,12 +227,9 @@ def build(shell: Shell) -> None:
                              interactive=False, object_fit="contain", buttons=[], scale=2)
         run = gr.Button("Encode with the VAE, invert the GAN", variant="primary", scale=1)
     with gr.Row():
-        original = gr.Image(label="Test image", format="png", type="pil", interactive=False, height=150,
-                            elem_classes=["genlab-pixelated"])
-        vae_image = gr.Image(label="VAE: decode(encode(x))", format="png", type="pil", interactive=False,
-                             height=150, elem_classes=["genlab-pixelated"])
-        gan_image = gr.Image(label="GAN: G(z*) after the search", format="png", type="pil", interactive=False,
-                             height=150, elem_classes=["genlab-pixelated"])
+        original = picture("Test image", height=150)
+        vae_image = picture("VAE: decode(encode(x))", height=150)
+        gan_image = picture("GAN: G(z*) after the search", height=150)
     times = gr.Markdown("")
 
     def on_dataset(name):

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from genlab.checkpoints import Checkpoint
 from genlab.latent import encode
 from genlab.models.vae import kl_to_standard_normal, reparameterize
-from genlab.ui.images import grid, to_pil
+from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import gallery_indices, gallery_items, test_images
 from genlab.ui.lesson_compare import NO_MODELS, check_dataset, dataset_choices, default_dataset, models_for
 from genlab.ui.shell import Shell, user_error
@@ -358,10 +358,8 @@ def build(shell: Shell) -> None:
                                        brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=14))
                 use_drawing_button = gr.Button("Use my drawing")
             with gr.Row():
-                preview = gr.Image(label="Input", format="png", type="pil", interactive=False, height=150,
-                                   elem_classes=["genlab-pixelated"])
-                decoded = gr.Image(label="Decoded from z", format="png", type="pil", interactive=False, height=150,
-                                   elem_classes=["genlab-pixelated"])
+                preview = picture("Input", height=150)
+                decoded = picture("Decoded from z", height=150)
             caption = gr.Markdown("")
             with gr.Row():
                 eps_seed = gr.Number(0, label="Seed of ε", precision=0, minimum=0)
@@ -382,26 +380,22 @@ def build(shell: Shell) -> None:
             compute = gr.Button("Compute z", variant="primary")
         with gr.Row():
             worked_table = gr.Dataframe(interactive=False, scale=2)
-            worked_image = gr.Image(label="Decoded", format="png", type="pil", interactive=False, height=150,
-                                    scale=1, elem_classes=["genlab-pixelated"])
+            worked_image = picture("Decoded", height=150, scale=1)
         worked_text = gr.Markdown("")
 
     gr.Markdown("### The latent map of a 2-d VAE")
     gr.Markdown(LESSON_MAP)
     with gr.Row():
-        map_image = gr.Image(label="Decoded grid over [−3, 3]² (click it)", format="png", type="pil",
-                             interactive=False, height=420, elem_classes=["genlab-pixelated"])
+        map_image = picture("Decoded grid over [−3, 3]² (click it)", height=420)
         scatter = gr.ScatterPlot(x="z1", y="z2", color="class", label="Test images' codes (μ)", height=420,
                                  x_lim=[-4, 4], y_lim=[-4, 4])
     with gr.Row():
-        clicked = gr.Image(label="Decoded at your click", format="png", type="pil", interactive=False,
-                           height=150, elem_classes=["genlab-pixelated"])
+        clicked = picture("Decoded at your click", height=150)
         map_note = gr.Markdown("")
 
     gr.Markdown("### β: how much the KL term weighs")
     gr.Markdown(LESSON_BETA)
-    beta_picture = gr.Image(label="Reconstructions", format="png", type="pil", interactive=False,
-                            elem_classes=["genlab-pixelated"])
+    beta_picture = picture("Reconstructions")
     beta_table = gr.Dataframe(interactive=False)
     beta_note = gr.Markdown("")
 
