@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from genlab import checkpoints as ckpt
 from genlab.data import DataError, ImageData, load_dataset
 from genlab.models import MODEL_KINDS
-from genlab.models.gan import GAN, discriminator_loss, generator_loss
+from genlab.models.gan import GAN, discriminator_loss, generator_loss, recalibrate_batchnorm
 from genlab.models.vae import VAE, negative_elbo_terms
 
 STATE_NAME = "training_state.safetensors"
@@ -351,7 +351,7 @@ class GANTask(Task):
         for p_ema, p in zip(self.ema.parameters(), self.model.generator.parameters()):
             p_ema.lerp_(p, 1.0 - decay)
         for b_ema, b in zip(self.ema.buffers(), self.model.generator.buffers()):
-            b_ema.copy_(b)  # BatchNorm running statistics follow the live generator
+            b_ema.copy_(b)  # replaced by the average's own statistics when shipped
 
     def extra_state(self):
         state = {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
@@ -365,9 +365,16 @@ class GANTask(Task):
         else:  # a run saved before the average existed: start it from the resumed generator
             self.ema.load_state_dict(self.model.generator.state_dict())
 
+    def _shipped_generator(self) -> nn.Module:
+        """The moving average with BatchNorm statistics of its own (computed once per step count)."""
+        if getattr(self, "_shipped_at", None) != int(self.ema_updates):
+            self._shipped = recalibrate_batchnorm(copy.deepcopy(self.ema), seed=self.tc.seed).eval()
+            self._shipped_at = int(self.ema_updates)
+        return self._shipped
+
     def public_model(self):
         state = self.model.state_dict()
-        state.update({f"generator.{k}": v for k, v in self.ema.state_dict().items()})
+        state.update({f"generator.{k}": v for k, v in self._shipped_generator().state_dict().items()})
         public = GAN(self.model.config)  # spectral norm's tensors cannot be deep-copied
         public.load_state_dict(state)
         return public
@@ -421,10 +428,7 @@ class GANTask(Task):
         cfg = self.model.config
         z = torch.randn((64, cfg.latent_dim), generator=torch.Generator().manual_seed(0)).to(self.device)
         labels = (torch.arange(64) % cfg.num_classes).to(self.device) if cfg.num_classes else None
-        self.ema.eval()
-        out = self.ema(z, labels)
-        self.ema.train()
-        return out
+        return self._shipped_generator()(z, labels)
 
 
 def random_shift(x: torch.Tensor, g: torch.Generator, max_shift: float = 2.0, max_degrees: float = 8.0) -> torch.Tensor:
@@ -653,6 +657,8 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("--ema-decay", type=float, default=0.999,
                        help="decay of the generator's moving average that is shipped (0: the last weights)")
         p.add_argument("--width", type=int, default=64, help="generator and discriminator width")
+        p.add_argument("--refine-convs", type=int, default=1,
+                       help="3x3 convolutions per resolution in both networks (0: plain DCGAN layout)")
     if kind == "classifier":
         p.add_argument("--width", type=int, default=32)
     return p
@@ -677,7 +683,7 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
         mc = config_cls(image_size=image_size, channels=channels, latent_dim=args.latent_dim,
                         generator_width=args.width, discriminator_width=args.width,
                         spectral_norm=not args.no_spectral_norm, loss=args.loss,
-                        num_classes=10 if args.conditional else 0)
+                        num_classes=10 if args.conditional else 0, refine_convs=args.refine_convs)
     else:
         mc = config_cls(image_size=image_size, channels=channels, width=args.width)
     name = Path(args.dataset).name if folder else args.dataset.lower()

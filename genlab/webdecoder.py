@@ -14,7 +14,7 @@ a slider within a frame instead of a round trip to the server. The export is a f
                 ..., {"type": "sigmoid"}]}
 
 Weights are little-endian float32, base64 encoded, in PyTorch's own layouts (Linear: (out, in);
-ConvTranspose2d: (in, out, k, k)). Eval-mode BatchNorm after a Linear or a ConvTranspose2d is
+ConvTranspose2d: (in, out, k, k); Conv2d 3x3: (out, in, k, k)). Eval-mode BatchNorm after any of them is
 folded into that layer, so the browser never sees a BatchNorm. `run_exported` runs the JSON with
 PyTorch, a reference for the JavaScript and for the folding.
 """
@@ -44,7 +44,7 @@ class WebDecoderError(ValueError):
 # -- BatchNorm folding ------------------------------------------------------------------------------
 
 @torch.no_grad()
-def fold_batchnorm(layer: nn.Linear | nn.ConvTranspose2d, bn: nn.BatchNorm1d | nn.BatchNorm2d) -> nn.Module:
+def fold_batchnorm(layer: nn.Linear | nn.ConvTranspose2d | nn.Conv2d, bn: nn.BatchNorm1d | nn.BatchNorm2d) -> nn.Module:
     """A copy of `layer` whose output equals eval-mode `bn(layer(x))`.
 
     bn(y) = gamma * (y - mean) / sqrt(var + eps) + beta = s * y + (beta - s * mean), with
@@ -60,6 +60,8 @@ def fold_batchnorm(layer: nn.Linear | nn.ConvTranspose2d, bn: nn.BatchNorm1d | n
         new_w = w * scale[:, None]
     elif isinstance(layer, nn.ConvTranspose2d):  # weight (in, out, k, k)
         new_w = w * scale[None, :, None, None]
+    elif isinstance(layer, nn.Conv2d):  # weight (out, in, k, k)
+        new_w = w * scale[:, None, None, None]
     else:
         raise WebDecoderError(f"Cannot fold BatchNorm into {type(layer).__name__}.")
     old_b = layer.bias.double() if layer.bias is not None else torch.zeros_like(scale)
@@ -98,8 +100,8 @@ def decoder_layers(model: nn.Module) -> tuple[list[Any], list[int]]:
     layers: list[Any] = []
     for m in [*head, reshape, *body, nn.Sigmoid()]:
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            if not layers or not isinstance(layers[-1], (nn.Linear, nn.ConvTranspose2d)):
-                raise WebDecoderError("A BatchNorm must follow a Linear or ConvTranspose2d layer.")
+            if not layers or not isinstance(layers[-1], (nn.Linear, nn.ConvTranspose2d, nn.Conv2d)):
+                raise WebDecoderError("A BatchNorm must follow a Linear or convolution layer.")
             layers[-1] = fold_batchnorm(layers[-1], m)
         else:
             layers.append(m)
@@ -132,6 +134,12 @@ def _layer_json(m: Any) -> dict[str, Any]:
         return {"type": "conv_transpose2d", "in_channels": m.in_channels, "out_channels": m.out_channels,
                 "kernel_size": 4, "stride": 2, "padding": 1,
                 "weight": _b64(m.weight), "bias": _b64(m.bias) if m.bias is not None else None}
+    if isinstance(m, nn.Conv2d):
+        if (m.kernel_size, m.stride, m.padding, m.dilation, m.groups) != ((3, 3), (1, 1), (1, 1), (1, 1), 1):
+            raise WebDecoderError("Only Conv2d(kernel 3, stride 1, padding 1) is supported.")
+        return {"type": "conv2d", "in_channels": m.in_channels, "out_channels": m.out_channels,
+                "kernel_size": 3, "stride": 1, "padding": 1,
+                "weight": _b64(m.weight), "bias": _b64(m.bias) if m.bias is not None else None}
     for cls, name in ((nn.SiLU, "silu"), (nn.ReLU, "relu"), (nn.Sigmoid, "sigmoid")):
         if isinstance(m, cls):
             return {"type": name}
@@ -163,6 +171,11 @@ def run_exported(spec: dict[str, Any], z: torch.Tensor) -> torch.Tensor:
             w = _unb64(layer["weight"], [layer["in_channels"], layer["out_channels"], k, k])
             b = _unb64(layer["bias"], [layer["out_channels"]]) if layer["bias"] else None
             h = F.conv_transpose2d(h, w, b, stride=layer["stride"], padding=layer["padding"])
+        elif t == "conv2d":
+            k = layer["kernel_size"]
+            w = _unb64(layer["weight"], [layer["out_channels"], layer["in_channels"], k, k])
+            b = _unb64(layer["bias"], [layer["out_channels"]]) if layer["bias"] else None
+            h = F.conv2d(h, w, b, stride=layer["stride"], padding=layer["padding"])
         elif t == "reshape":
             h = h.reshape(h.shape[0], *layer["shape"])
         elif t == "silu":

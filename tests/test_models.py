@@ -144,3 +144,24 @@ def test_same_seed_same_image(kind):
     assert not torch.allclose(first, other)
     assert torch.equal(sample_latents(3, 5, seed=7), sample_latents(3, 5, seed=7))
     assert sample_latents(3, 5, seed=7, scale=0.5).std() < sample_latents(3, 5, seed=7).std()
+
+
+def test_recalibrated_batchnorm_holds_the_generators_own_statistics():
+    from genlab.models.gan import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    gen = Generator(tiny_config("gan", latent_dim=8))
+    first_bn = gen.project[1]
+    first_bn.running_mean.fill_(5.0)  # stale statistics, as a moving average would carry
+    first_bn.running_var.fill_(9.0)
+    recalibrate_batchnorm(gen, batches=4, batch_size=32, seed=3)
+    # The same noise, drawn the same way: the first BatchNorm sees Linear(z) for all 128 samples.
+    g = torch.Generator().manual_seed(3)
+    z = torch.cat([torch.randn((32, 8), generator=g) for _ in range(4)])
+    with torch.no_grad():
+        pre = gen.project[0](z)
+    torch.testing.assert_close(first_bn.running_mean, pre.mean(0), rtol=1e-4, atol=1e-5)
+    assert first_bn.momentum == 0.1  # restored
+    # Same seed, same statistics: reproducible.
+    again = recalibrate_batchnorm(gen, batches=4, batch_size=32, seed=3)
+    torch.testing.assert_close(again.project[1].running_mean, pre.mean(0), rtol=1e-4, atol=1e-5)

@@ -21,13 +21,14 @@ run vae        mnist-vae-16           --dataset mnist --latent-dim 16 --epochs 4
 run vae        mnist-vae-2            --dataset mnist --latent-dim 2 --epochs 40
 run classifier fashion-mnist-classifier --dataset fashion-mnist --epochs 8
 run vae        fashion-mnist-vae-2    --dataset fashion-mnist --latent-dim 2 --epochs 10
-run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 60
-run gan        fashion-mnist-gan-32   --dataset fashion-mnist --latent-dim 32 --epochs 11
+run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 40
+run gan        fashion-mnist-gan-32   --dataset fashion-mnist --latent-dim 32 --epochs 12
 
 # For the lessons: VAEs at other KL weights (beta), and a GAN trained with a recipe that
 # collapses: no spectral norm, a high learning rate, ten generator steps per discriminator step,
-# half the data, and the last generator weights rather than their moving average.
+# half the data, the last generator weights rather than their moving average, and the plain
+# DCGAN layout without the 3x3 refining convolutions.
 run vae        mnist-vae-beta-0.5     --dataset mnist --latent-dim 16 --epochs 30 --beta 0.5
 run vae        mnist-vae-beta-4       --dataset mnist --latent-dim 16 --epochs 30 --beta 4
 run gan        mnist-gan-collapsed    --dataset mnist --latent-dim 32 --epochs 3 --no-spectral-norm --lr 2e-3 \
-                                      --generator-steps 10 --ema-decay 0 --limit 4000
+                                      --generator-steps 10 --ema-decay 0 --limit 4000 --refine-convs 0

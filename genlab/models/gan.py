@@ -29,11 +29,17 @@ class GANConfig:
     spectral_norm: bool = True
     loss: str = "non-saturating"  # or "hinge"
     num_classes: int = 0  # > 0 makes both networks class-conditional
+    # 3x3 convolutions added at each resolution (0 = the plain DCGAN layout). They give the
+    # generator room to draw strokes after each upsampling (less checkerboard) and the spectrally
+    # normalized discriminator enough capacity to keep telling real from fake.
+    refine_convs: int = 1
 
     def __post_init__(self) -> None:
         check_image_shape(self.image_size, self.channels)
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}.")
+        if self.refine_convs < 0:
+            raise ValueError(f"refine_convs must be 0 or more, got {self.refine_convs}.")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}.")
 
@@ -56,13 +62,23 @@ class Generator(nn.Module):
             nn.ReLU(),
         )
         blocks: list[nn.Module] = []
-        for w_in, w_out in zip(widths, widths[1:]):
+        refine = config.refine_convs
+        # With refinement the last upsampling keeps half the channels and a 3x3 conv draws the
+        # pixels; without it the last transposed convolution outputs the image (plain DCGAN).
+        outs = widths[1:] + ([max(widths[-1] // 2, 8)] if refine else [])
+        for i, (w_in, w_out) in enumerate(zip(widths, outs)):
             blocks += [
                 nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(w_out),
                 nn.ReLU(),
             ]
-        blocks += [nn.ConvTranspose2d(widths[-1], config.channels, 4, stride=2, padding=1)]
+            if i < len(outs) - 1:  # refine every intermediate resolution
+                for _ in range(refine):
+                    blocks += [nn.Conv2d(w_out, w_out, 3, padding=1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU()]
+        if refine:
+            blocks += [nn.Conv2d(outs[-1], config.channels, 3, padding=1)]
+        else:
+            blocks += [nn.ConvTranspose2d(widths[-1], config.channels, 4, stride=2, padding=1)]
         self.blocks = nn.Sequential(*blocks)
 
     @property
@@ -89,9 +105,15 @@ class Discriminator(nn.Module):
         widths = [config.discriminator_width * 2**i for i in range(stages)]
         layers: list[nn.Module] = []
         in_ch = config.channels
-        for w in widths:
+        if config.refine_convs:  # look at full resolution first
+            layers += [sn(nn.Conv2d(in_ch, widths[0] // 2, 3, padding=1)), nn.LeakyReLU(0.2)]
+            in_ch = widths[0] // 2
+        for i, w in enumerate(widths):
             layers += [sn(nn.Conv2d(in_ch, w, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
             in_ch = w
+            if i < len(widths) - 1:  # the smallest map goes straight to the linear layer
+                for _ in range(config.refine_convs):
+                    layers += [sn(nn.Conv2d(w, w, 3, padding=1)), nn.LeakyReLU(0.2)]
         self.features = nn.Sequential(*layers, nn.Flatten())
         feature_dim = widths[-1] * res * res
         self.to_logit = sn(nn.Linear(feature_dim, 1))
@@ -107,6 +129,37 @@ class Discriminator(nn.Module):
                 raise ValueError("This discriminator is class-conditional: pass labels.")
             out = out + (self.class_embedding(labels) * h).sum(1)
         return out
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(generator: Generator, batches: int = 16, batch_size: int = 128, seed: int = 0) -> Generator:
+    """Recompute the BatchNorm running statistics of `generator` from its own samples, in place.
+
+    A moving average of a generator's weights produces activations with other statistics than the
+    live generator whose running statistics it would otherwise carry; in eval mode those stale
+    statistics distort its samples. Averages exactly (momentum None) over batches x batch_size
+    samples drawn with a seeded generator, so the result is reproducible. Returns `generator`.
+    """
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return generator
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over all batches
+    generator.train()
+    g = torch.Generator().manual_seed(seed)
+    k = generator.config.num_classes
+    for _ in range(batches):
+        z = torch.randn((batch_size, generator.config.latent_dim), generator=g).to(device)
+        labels = torch.randint(0, k, (batch_size,), generator=g).to(device) if k else None
+        generator(z, labels)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    generator.train(was_training)
+    return generator
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:

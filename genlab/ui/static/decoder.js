@@ -1,5 +1,5 @@
 // Genlab's in-browser decoder: runs a genlab.webdecoder export (Linear, ConvTranspose2d k4 s2 p1,
-// SiLU, ReLU, sigmoid, reshape) in plain typed-array loops and draws the result to a <canvas>.
+// Conv2d k3 s1 p1, SiLU, ReLU, sigmoid, reshape) in plain typed-array loops and draws the result to a <canvas>.
 //
 //   const net = GenlabDecoder.build(exportJson);   // once per model
 //   const image = net.decode(latent);              // Float64Array (C*H*W), CHW order, in [0, 1]
@@ -25,7 +25,7 @@
     const nIn = l.in_features, nOut = l.out_features;
     const w = fromBase64(l.weight, nIn * nOut);
     const b = l.bias ? fromBase64(l.bias, nOut) : new Float32Array(nOut);
-    const y = new Float64Array(nOut);
+    const y = new Float32Array(nOut);
     return {
       kind: "linear",
       run(x) {
@@ -56,7 +56,7 @@
             w[((ky * K + kx) * cin + ci) * cout + co] = src[((ci * cout + co) * K + ky) * K + kx];
     const b = l.bias ? fromBase64(l.bias, cout) : new Float32Array(cout);
     const oh = 2 * h, ow = 2 * wd;
-    const y = new Float64Array(oh * ow * cout);
+    const y = new Float32Array(oh * ow * cout);
     return {
       kind: "conv_transpose2d",
       outShape: [oh, ow, cout],
@@ -72,6 +72,53 @@
                 const ox = 2 * ix - 1 + kx;
                 if (ox < 0 || ox >= ow) continue;
                 const yb = (oy * ow + ox) * cout;
+                const wk = (ky * K + kx) * cin * cout;
+                for (let ci = 0; ci < cin; ci++) {
+                  const v = x[xb + ci];
+                  if (v === 0) continue;  // after ReLU about half the inputs are zero
+                  const wb = wk + ci * cout;
+                  for (let co = 0; co < cout; co++) y[yb + co] += v * w[wb + co];
+                }
+              }
+            }
+          }
+        }
+        return y;
+      },
+    };
+  }
+
+  // Conv2d(kernel 3, stride 1, padding 1) on channels-last input (H, W, Cin) -> (H, W, Cout).
+  // Gathered per output pixel; weights re-laid out once as (ky, kx, ci, co) like the transposed one.
+  function makeConv3(l, inShape) {
+    const [h, wd, cin] = inShape;
+    const cout = l.out_channels, K = 3;
+    if (l.in_channels !== cin) throw new Error(`conv2d expects ${l.in_channels} channels, got ${cin}`);
+    const src = fromBase64(l.weight, cout * cin * K * K);  // (co, ci, ky, kx)
+    const w = new Float32Array(src.length);
+    for (let co = 0; co < cout; co++)
+      for (let ci = 0; ci < cin; ci++)
+        for (let ky = 0; ky < K; ky++)
+          for (let kx = 0; kx < K; kx++)
+            w[((ky * K + kx) * cin + ci) * cout + co] = src[((co * cin + ci) * K + ky) * K + kx];
+    const b = l.bias ? fromBase64(l.bias, cout) : new Float32Array(cout);
+    const y = new Float32Array(h * wd * cout);
+    return {
+      kind: "conv2d",
+      outShape: [h, wd, cout],
+      run(x) {
+        for (let p = 0; p < h * wd; p++) y.set(b, p * cout);
+        // Scatter each input pixel into the (up to) 3x3 outputs that read it: oy = iy + 1 - ky.
+        for (let iy = 0; iy < h; iy++) {
+          for (let ix = 0; ix < wd; ix++) {
+            const xb = (iy * wd + ix) * cin;
+            for (let ky = 0; ky < K; ky++) {
+              const oy = iy + 1 - ky;
+              if (oy < 0 || oy >= h) continue;
+              for (let kx = 0; kx < K; kx++) {
+                const ox = ix + 1 - kx;
+                if (ox < 0 || ox >= wd) continue;
+                const yb = (oy * wd + ox) * cout;
                 const wk = (ky * K + kx) * cin * cout;
                 for (let ci = 0; ci < cin; ci++) {
                   const v = x[xb + ci];
@@ -106,7 +153,7 @@
   // reshape (C*H*W) -> channels-last (H, W, C), the layout the convolutions use.
   function makeReshape(shape) {
     const [c, h, w] = shape;
-    const y = new Float64Array(c * h * w);
+    const y = new Float32Array(c * h * w);
     return {
       kind: "reshape",
       outShape: [h, w, c],
@@ -126,6 +173,10 @@
       if (l.type === "linear") layers.push(makeLinear(l));
       else if (l.type === "conv_transpose2d") {
         const layer = makeConvT(l, shape);
+        shape = layer.outShape;
+        layers.push(layer);
+      } else if (l.type === "conv2d") {
+        const layer = makeConv3(l, shape);
         shape = layer.outShape;
         layers.push(layer);
       } else if (l.type === "reshape") {
