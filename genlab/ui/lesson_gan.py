@@ -137,9 +137,9 @@ def mode_collapse(shell: Shell, dataset: Any) -> tuple[Any, Any, Any, str]:
         return (None, None, None,
                 f"There is no collapsed GAN for {dataset} to show. One appears here when a GAN checkpoint whose "
                 f"name contains “collapsed” exists (e.g. checkpoints/{dataset}-gan-collapsed), for instance "
-                f"`python train/gan.py --dataset {dataset} --latent-dim 32 --epochs 10 --no-spectral-norm --lr 1e-3 "
-                f"--generator-steps 5 --out checkpoints/{dataset}-gan-collapsed` (the recipe of the shipped "
-                f"mnist-gan-collapsed).")
+                f"`python train/gan.py --dataset {dataset} --latent-dim 32 --epochs 3 --no-spectral-norm --lr 2e-3 "
+                f"--generator-steps 10 --ema-decay 0 --limit 4000 --refine-convs 0 "
+                f"--out checkpoints/{dataset}-gan-collapsed` (the recipe of the shipped mnist-gan-collapsed).")
     shown = [c for c in (stable, collapsed) if c is not None]
     grids = [None, None]
     for slot, c in ((0, stable), (1, collapsed)):
