@@ -14,6 +14,7 @@ import torch
 
 from genlab.checkpoints import DEFAULT_CHECKPOINT_DIR
 from genlab.ui.app import build_app, launch_kwargs
+from genlab.ui.safety import MAX_FILE_SIZE
 from genlab.ui.store import ModelStore
 
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_app(store)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                max_file_size="10mb", **launch_kwargs())
+                max_file_size=MAX_FILE_SIZE, **launch_kwargs())
 
 
 if __name__ == "__main__":

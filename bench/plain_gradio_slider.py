@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import gradio as gr
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

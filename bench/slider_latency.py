@@ -9,18 +9,17 @@ starts once the previous image is shown), and timed inside the page:
   baseline:  input event -> the <img> src changed and its `load` fired -> the next requestAnimationFrame
              (also reported: up to `load` alone)
 
-Prints p50/p95 and writes the "Slider latency" section of BENCHMARKS.md (other sections are kept).
+Prints p50/p95. BENCHMARKS.md is written by bench/run.py, which measures this with the rest
+(bench/serving.py imports these functions).
 
     nice -n 10 .venv/bin/python bench/slider_latency.py                # 200 moves per app
-    nice -n 10 .venv/bin/python bench/slider_latency.py --moves 50 --no-write
+    nice -n 10 .venv/bin/python bench/slider_latency.py --moves 50
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -39,7 +38,6 @@ PYTHON = sys.executable
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SECTION = "## Slider latency"
 
 # In-page recorder. `start` marks the input event; `finish` records when the image is shown.
 RECORDER = """([sliderSelector, kind]) => {
@@ -64,6 +62,17 @@ RECORDER = """([sliderSelector, kind]) => {
 }"""
 
 
+def die_with_parent() -> None:
+    """For Popen(preexec_fn=...): on Linux the child gets SIGTERM when the benchmark dies, even by SIGKILL."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -81,7 +90,7 @@ def serve(args: list[str], port: int, log: Path, attempts: int = 3) -> Iterator[
     for attempt in range(attempts):
         with open(log, "w") as out:
             proc = subprocess.Popen([PYTHON, *args], cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "PYTHONPATH": str(REPO)})
+                                    env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=die_with_parent)
         deadline, up = time.time() + 600, False
         while proc.poll() is None and time.time() < deadline:
             try:
@@ -144,50 +153,85 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return float(np.percentile(a, 50)), float(np.percentile(a, 95))
 
 
+def open_quietly(browser, url: str, viewport: dict | None = None):
+    """A new page at `url`, with the requests in flight counted (for `wait_until_quiet`)."""
+    page = browser.new_page(viewport=viewport or {"width": 1280, "height": 1200})
+    page.set_default_timeout(300_000)  # a busy machine loads the full app slowly
+    inflight: set = set()
+    page.on("request", lambda r: inflight.add(r))  # (Playwright takes Python functions, not built-ins)
+    page.on("requestfinished", lambda r: inflight.discard(r))
+    page.on("requestfailed", lambda r: inflight.discard(r))
+    page._bench_inflight = inflight
+    page.goto(url)
+    return page
+
+
+def wait_until_quiet(page, quiet_s: float = 1.0, timeout_s: float = 300.0) -> bool:
+    """Wait until the page has had no request in flight for `quiet_s` (Gradio's heartbeat aside).
+
+    Gradio keeps its queue's event stream open while any event of the page runs, so this waits for
+    the events a page starts on load (a tab's first view, a gallery...) to end before timing.
+    """
+    inflight = page._bench_inflight
+    deadline, quiet_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        busy = any("/heartbeat/" not in r.url for r in list(inflight))
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return True
+        page.wait_for_timeout(100)
+    return False
+
+
+def measure_ours_at(browser, url: str, moves: int, warmup: int) -> dict:
+    """Drag the first slider of the "Latent sliders" tab of the app at `url` (its default model)."""
+    page = open_quietly(browser, url)
+    try:
+        page.get_by_role("tab", name="Latent sliders").click(timeout=300_000)
+        page.wait_for_function("() => document.querySelector('.gl-panel') && document.querySelector("
+                               "'.gl-panel').parentElement.dataset.ready === 'true'", timeout=120_000)
+        wait_until_quiet(page)
+        result = drag(page, ".gl-dims input[type=range]", "canvas", moves, warmup)
+        result["label"] = page.evaluate("() => document.querySelector('.gl-dims .gl-name').textContent")
+        result["model"] = page.evaluate("() => { const p = document.querySelector('.gl-panel');"
+                                        " return p && p.parentElement.dataset.model || null; }")
+    finally:
+        page.close()
+    return result
+
+
+def measure_baseline_at(browser, url: str, moves: int, warmup: int) -> dict:
+    """Drag the slider of the plain Gradio app (bench/plain_gradio_slider.py) at `url`."""
+    page = open_quietly(browser, url)
+    try:
+        page.wait_for_selector("#plain-image img", timeout=60_000)
+        wait_until_quiet(page)
+        result = drag(page, "#plain-slider input[type=range]", "img", moves, warmup)
+    finally:
+        page.close()
+    return result
+
+
 def measure_ours(browser, checkpoint: Path, moves: int, warmup: int, logs: Path) -> dict:
+    """Our sliders on an app that serves `checkpoint` alone (a read-only copy in a temporary folder)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "checkpoints"
         shutil.copytree(checkpoint, root / checkpoint.name,
-                        ignore=shutil.ignore_patterns("samples", ".*"))  # read-only copy of one model
+                        ignore=shutil.ignore_patterns("samples", ".*", "training_state.safetensors"))
         port = free_port()
         with serve([__file__, "--serve", "ours", str(root), str(port)], port,
                    logs / f"ours-{checkpoint.name}.log") as url:
-            page = browser.new_page(viewport={"width": 1280, "height": 1200})
-            page.set_default_timeout(300_000)  # a busy machine loads the full app slowly
-            page.goto(url)
-            page.get_by_role("tab", name="Latent sliders").click(timeout=300_000)
-            page.wait_for_function("() => document.querySelector('.gl-panel') && document.querySelector("
-                                   "'.gl-panel').parentElement.dataset.ready === 'true'", timeout=120_000)
-            result = drag(page, ".gl-dims input[type=range]", "canvas", moves, warmup)
-            result["label"] = page.evaluate("() => document.querySelector('.gl-dims .gl-name').textContent")
-            page.close()
-    return result
+            return measure_ours_at(browser, url, moves, warmup)
 
 
 def measure_baseline(browser, checkpoint: Path, moves: int, warmup: int, logs: Path) -> dict:
     port = free_port()
     with serve([__file__, "--serve", "baseline", str(checkpoint), str(port)], port,
                logs / "plain-gradio.log") as url:
-        page = browser.new_page(viewport={"width": 1280, "height": 1200})
-        page.set_default_timeout(300_000)
-        page.goto(url)
-        page.wait_for_selector("#plain-image img", timeout=60_000)
-        result = drag(page, "#plain-slider input[type=range]", "img", moves, warmup)
-        page.close()
-    return result
-
-
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) the "Slider latency" section of BENCHMARKS.md, keeping the others."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, l in enumerate(lines) if l.strip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + body
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        new = "".join(lines[:start]) + body + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
-    path.write_text(new.rstrip("\n") + "\n")
+        return measure_baseline_at(browser, url, moves, warmup)
 
 
 def serve_here(which: str, path: str, port: int) -> None:
@@ -223,17 +267,14 @@ def main() -> None:
     p.add_argument("--gan", default="checkpoints/mnist-gan-32", help="measured too when it exists")
     p.add_argument("--moves", type=int, default=200)
     p.add_argument("--warmup", type=int, default=15)
-    p.add_argument("--output", default="BENCHMARKS.md")
-    p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args()
 
     from playwright.sync_api import sync_playwright
 
     logs = Path(tempfile.mkdtemp(prefix="slider-latency-"))
-    rows = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        version = browser.version
+        print(f"Chromium {browser.version}; server logs in {logs}", flush=True)
         runs = [("Genlab sliders, in-browser decoder", "ours", REPO / args.vae)]
         if (REPO / args.gan / "model.safetensors").exists():
             runs.append(("Genlab sliders, in-browser decoder", "ours", REPO / args.gan))
@@ -243,31 +284,10 @@ def main() -> None:
             r = measure(browser, ckpt, args.moves, args.warmup, logs)
             p50, p95 = percentiles(r["lat"])
             l50, l95 = percentiles(r["load"])
-            rows.append((title, ckpt.name, len(r["lat"]), p50, p95, l50, l95, r["timeouts"], kind))
             print(f"{title} [{ckpt.name}]: n={len(r['lat'])} p50 {p50:.1f} ms, p95 {p95:.1f} ms "
                   f"(until {'drawn' if kind == 'ours' else 'img load'}: p50 {l50:.1f}, p95 {l95:.1f}; "
                   f"moves without a new image: {r['timeouts']})", flush=True)
         browser.close()
-
-    if args.no_write:
-        return
-    table = ["| App | Model | Moves | p50 (ms) | p95 (ms) | until drawn / img `load`: p50, p95 (ms) |",
-             "|---|---|---:|---:|---:|---|"]
-    for title, name, n, p50, p95, l50, l95, _, _ in rows:
-        table.append(f"| {title} | {name} | {n} | {p50:.1f} | {p95:.1f} | {l50:.1f}, {l95:.1f} |")
-    body = (
-        f"{SECTION}\n\n"
-        "From a slider's `input` event to the changed image on screen, measured inside the page in "
-        "headless Chromium (Playwright, real mouse drags, one move at a time). Ours: the canvas is "
-        "drawn, then the next requestAnimationFrame. Plain Gradio: the `<img>` src changed, `load` "
-        "fired, then the next requestAnimationFrame. Target for ours: p50 <= 16 ms, p95 <= 33 ms.\n\n"
-        + "\n".join(table) + "\n\n"
-        f"Measured {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPU cores "
-        f"({platform.machine()}), Chromium {version}, while other jobs shared the machine. "
-        "Regenerate: `nice -n 10 .venv/bin/python bench/slider_latency.py`.\n"
-    )
-    write_section(REPO / args.output, body)
-    print(f"Wrote the '{SECTION[3:]}' section of {args.output}")
 
 
 if __name__ == "__main__":

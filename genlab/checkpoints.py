@@ -138,6 +138,8 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
         info = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{folder.name}: {CONFIG_NAME} is not valid JSON ({e}).") from e
+    except OSError as e:
+        raise CheckpointError(f"{folder.name}: {CONFIG_NAME} could not be read ({e.strerror or e}).") from e
     if not isinstance(info, dict):
         raise CheckpointError(f"{folder.name}: {CONFIG_NAME} must hold a JSON object.")
     kind = info.get("kind")
@@ -178,6 +180,8 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], name: str
             raise CheckpointError(
                 f"{name}: weight '{k}' has shape {tuple(state[k].shape)} but the config needs {tuple(v.shape)}."
             )
+        if state[k].is_floating_point() and not torch.isfinite(state[k]).all():
+            raise CheckpointError(f"{name}: weight '{k}' holds NaN or infinite values.")
 
 
 def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:

@@ -17,6 +17,9 @@ import torch
 from torch import nn
 
 MAX_INTERPOLATION_STEPS = 64
+# `decode` clamps latents to +-this: decoders saturate long before, and float32 layers overflow to NaN
+# near 1e38. (The app refuses latents beyond +-50 anyway.)
+DECODE_LIMIT = 1e4
 INTERPOLATION_MODES = ("linear", "spherical")
 DIRECTION_METHODS = ("mean-difference", "linear-boundary")
 
@@ -172,13 +175,16 @@ def encode(vae: nn.Module, images: torch.Tensor, device: str | torch.device = "c
 @torch.no_grad()
 def decode(model: nn.Module, z: torch.Tensor, device: str | torch.device = "cpu",
            batch_size: int = 1024, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """z (B, D) -> images (B, C, H, W) in [0, 1] for a VAE or an unconditional/conditional GAN, on `device`."""
+    """z (B, D) -> images (B, C, H, W) in [0, 1] for a VAE or an unconditional/conditional GAN, on `device`.
+
+    Entries beyond +-DECODE_LIMIT are clamped to it, so any finite latent gives a valid image.
+    """
     model = _as_model(model)
     model_device = _module_device(model)
     out = []
     with _eval_mode(model):
         for start in range(0, z.shape[0], batch_size):
-            zb = z[start:start + batch_size].to(model_device, torch.float32)
+            zb = z[start:start + batch_size].to(model_device, torch.float32).clamp(-DECODE_LIMIT, DECODE_LIMIT)
             if labels is not None:
                 out.append(model.decode(zb, labels[start:start + batch_size].to(model_device)))
             else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from typing import Any
 
@@ -20,6 +21,10 @@ import torch
 import torch.nn.functional as F
 
 STYLES = ("mnist", "fashion", "plain")
+MAX_PIXELS = 40_000_000  # larger images are refused from their header, before any pixel is decoded
+# Raster formats a picture comes in (JPEG includes phones' MPO). Others (EPS runs Ghostscript, PSD,
+# ICNS, ...) are not even tried.
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 MNIST_BOX = 20  # MNIST fits each digit into 20x20 pixels of its 28x28 frame
 CONTENT_THRESHOLD = 0.1  # after background removal, pixels below 10% of the brightest are background
 EMPTY_CONTRAST = 0.05  # content fainter than this (on a 0-1 scale) counts as nothing drawn
@@ -52,31 +57,64 @@ def _check_size(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def _open_file(source: Any, max_pixels: int):
-    """Open an image file or bytes, refusing oversized images before their pixels are decoded."""
+def _sniff(head: bytes) -> None:
+    """Refuse, by their first bytes, files that are no picture at all (empty, SVG, HTML, text)."""
+    if not head:
+        raise PreprocessError("The file is empty (0 bytes): upload a PNG or JPEG picture.")
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):  # markup; every raster format starts otherwise
+        raise PreprocessError("This is an SVG, HTML or XML file, not a picture: upload a PNG or JPEG instead.")
+
+
+def open_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS):
+    """Open an image file (a path or its bytes) and decode its first frame, or say what is wrong.
+
+    The size is read from the header and checked before any pixel is decoded, so a decompression
+    bomb (a small file that claims a huge image) costs nothing; only IMAGE_FORMATS are tried.
+    Large JPEGs are decoded at a reduced scale (prepare_image shrinks images to 1024 pixels first).
+    Returns a PIL image (its EXIF orientation not yet applied). Raises PreprocessError.
+    """
     from PIL import Image
 
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        _sniff(data[:512])
+        source = io.BytesIO(data)
+    else:
+        try:
+            with open(source, "rb") as f:
+                _sniff(f.read(512))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise PreprocessError(f"There is no file at {source}.") from None
+        except OSError:
+            raise PreprocessError("This file could not be opened.") from None
+    Image.init()  # registers every format plugin (open(formats=...) needs those it names loaded)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size ourselves
-            im = Image.open(source)  # reads the header only
+            im = Image.open(source, formats=IMAGE_FORMATS)  # reads the header only
     except Image.DecompressionBombError:
         limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
         raise PreprocessError(
             f"The image is far too large (over {limit / 1e6:.0f} megapixels); the limit is "
             f"{max_pixels / 1e6:.0f} megapixels. Please use a smaller image."
         ) from None
-    except FileNotFoundError:
-        raise PreprocessError(f"There is no file at {source}.") from None
-    except (OSError, ValueError, SyntaxError):
-        raise PreprocessError("This file could not be read as an image (is it a PNG, JPEG or similar?).") from None
+    except (OSError, ValueError, SyntaxError, TypeError, struct.error):
+        raise PreprocessError(
+            "This file could not be read as an image: Genlab reads PNG, JPEG, GIF, WebP, BMP and TIFF pictures."
+        ) from None
     _check_size(im.width, im.height, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if im.format in ("JPEG", "MPO") and max(im.size) > 2048:
+                im.draft(im.mode, (1024, 1024))  # DCT scaling: decode at 1/2, 1/4 or 1/8 of the size
             im.load()
     except Exception:  # noqa: BLE001 - any decoding failure is the same problem to the user
         raise PreprocessError("This image file is damaged or truncated and could not be decoded.") from None
+    if getattr(im, "n_frames", 1) > 1:  # an animation (or a phone's MPO): keep the first frame, close the file
+        first = im.copy()
+        im.close()
+        im = first
     return im
 
 
@@ -142,9 +180,9 @@ def _to_pil(image: Any, max_pixels: int):
         _check_size(image.width, image.height, max_pixels)
         return image
     if isinstance(image, (str, os.PathLike)):
-        return _open_file(os.fspath(image), max_pixels)
-    if isinstance(image, (bytes, bytearray)):
-        return _open_file(io.BytesIO(bytes(image)), max_pixels)
+        return open_image(os.fspath(image), max_pixels)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return open_image(bytes(image), max_pixels)
     if isinstance(image, torch.Tensor):
         t = image.detach().cpu()
         if t.ndim == 3 and t.shape[0] in (1, 3, 4) and t.shape[-1] not in (1, 3, 4):
@@ -223,7 +261,7 @@ def _shrink_large(im, longest: int = 1024):
 
 
 def prepare_image(image: Any, image_size: int = 28, channels: int = 1, style: str = "mnist",
-                  max_pixels: int = 40_000_000) -> torch.Tensor:
+                  max_pixels: int = MAX_PIXELS) -> torch.Tensor:
     """Prepare a user's image like the training data -> (channels, image_size, image_size) in [0, 1].
 
     image: PIL image, numpy array (H, W) / (H, W, 3) / (H, W, 4) of uint8 or float, a file path or

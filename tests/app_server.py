@@ -59,6 +59,7 @@ def free_port() -> int:
 def running_app(root: Path) -> Iterator[str]:
     """Build and launch the app on the checkpoints in `root`; yields its base URL; closes it after."""
     from genlab.ui.app import build_app, launch_kwargs
+    from genlab.ui.safety import MAX_FILE_SIZE
     from genlab.ui.store import ModelStore
 
     demo = build_app(ModelStore.load(root))
@@ -67,7 +68,7 @@ def running_app(root: Path) -> Iterator[str]:
     # _frontend=False skips Gradio's "is localhost reachable" probe (HEAD / with a 3 s timeout), which
     # fails spuriously on a busy machine; the page and the API are served all the same.
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size="10mb", _frontend=False, **launch_kwargs())
+                max_file_size=MAX_FILE_SIZE, _frontend=False, **launch_kwargs())
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -95,8 +96,15 @@ def genlab_app(request, tmp_path_factory) -> str:
         stack = contextlib.ExitStack()
         stack.callback(torch.set_num_threads, threads)
         request.config.add_cleanup(stack.close)
-        _shared["base"] = stack.enter_context(running_app(make_tiny_checkpoints(tmp_path_factory.mktemp("checkpoints"))))
+        _shared["root"] = make_tiny_checkpoints(tmp_path_factory.mktemp("checkpoints"))
+        _shared["base"] = stack.enter_context(running_app(_shared["root"]))
     return _shared["base"]
+
+
+@pytest.fixture(scope="session")
+def genlab_app_checkpoints(genlab_app) -> Path:
+    """The checkpoints folder the shared app (`genlab_app`) serves."""
+    return _shared["root"]
 
 
 def call(base: str, api_name: str, data: list[Any], session_hash: str | None = None,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gradio as gr
+from PIL import Image
 
+from genlab.preprocess import MAX_PIXELS
 from genlab.ui import attributes, interpolate, lesson_compare, lesson_gan, lesson_vae, sample, sliders
+from genlab.ui.safety import GuardedBlocks
 from genlab.ui.shell import Shell
 from genlab.ui.store import ModelStore
 
@@ -19,8 +22,12 @@ CSS = """
 
 
 def build_app(store: ModelStore) -> gr.Blocks:
-    """The whole app for the checkpoints in `store`; launch it with `launch_kwargs()`."""
-    with gr.Blocks(title="Genlab") as demo:
+    """The whole app for the checkpoints in `store`; launch it with `launch_kwargs()` and
+    `max_file_size=genlab.ui.safety.MAX_FILE_SIZE`."""
+    # PIL refuses images of over twice this anywhere in the process; our inputs refuse more than it
+    # from the header (genlab.preprocess.open_image), before decoding.
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    with GuardedBlocks(title="Genlab") as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         shell = Shell(store)
         choices = shell.model_choices()

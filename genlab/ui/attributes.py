@@ -25,6 +25,7 @@ from genlab.preprocess import PreprocessError, prepare_image, style_for
 from genlab.ui.images import picture, to_pil
 from genlab.ui.inputs import (INVERSION_RESTARTS, MAX_INVERSION_STEPS, build_picker, dataset_gallery,
                               gallery_indices, gradio_progress, resolve, test_images, to_latents)
+from genlab.ui.safety import IMAGE_FILE_TYPES
 from genlab.ui.shell import Shell, user_error
 
 MAX_STRENGTH = 6.0
@@ -344,9 +345,9 @@ def build(shell: Shell) -> None:
             negatives = gr.Textbox(label="Test images without it (numbers)", placeholder="e.g. 5, 8, 23")
         with gr.Row():
             positive_files = gr.File(label="Or upload examples with it", file_count="multiple",
-                                     file_types=["image"], type="filepath")
+                                     file_types=IMAGE_FILE_TYPES, type="filepath")
             negative_files = gr.File(label="Or upload examples without it", file_count="multiple",
-                                     file_types=["image"], type="filepath")
+                                     file_types=IMAGE_FILE_TYPES, type="filepath")
         define_button = gr.Button("Define attribute")
         define_note = gr.Markdown("")
 

@@ -22,6 +22,7 @@ from genlab.data import DataError, ImageData, load_dataset
 from genlab.latent import decode, encode, invert, sample_latents
 from genlab.preprocess import PreprocessError, prepare_image, style_for
 from genlab.ui.images import picture, to_pil
+from genlab.ui.safety import Drawing, ImageUpload
 from genlab.ui.shell import Shell, user_error
 
 RANDOM, DRAW, UPLOAD, TEST = "Random sample", "Draw", "Upload", "Test image"
@@ -247,13 +248,11 @@ def build_picker(shell: Shell, label: str, default_seed: int = 0, api_name: str 
         with gr.Column(visible=True) as random_box:
             seed = gr.Number(default_seed, label="Seed of the random sample", minimum=0, step=1)
         with gr.Column(visible=False) as draw_box:
-            drawing = gr.Sketchpad(label="Draw (white background, dark strokes)", type="numpy",
-                                   image_mode="L", canvas_size=(280, 280), height=330,
-                                   brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=14),
-                                   layers=False, format="png")
+            drawing = Drawing(label="Draw (white background, dark strokes)", canvas_size=(280, 280), height=330,
+                              brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=14),
+                              layers=False, format="png")
         with gr.Column(visible=False) as upload_box:
-            upload = gr.Image(label="Upload a picture", type="numpy", image_mode="RGB", sources=["upload", "clipboard"],
-                              format="png", height=220)
+            upload = ImageUpload(label="Upload a picture", sources=["upload", "clipboard"], format="png", height=220)
         with gr.Column(visible=False) as test_box:
             gallery = gr.Gallery(label="Click a test image", columns=8, height=190, allow_preview=False,
                                  format="png", interactive=False, object_fit="contain", buttons=[])

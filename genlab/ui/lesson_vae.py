@@ -23,6 +23,7 @@ from genlab.models.vae import kl_to_standard_normal, reparameterize
 from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import gallery_indices, gallery_items, test_images
 from genlab.ui.lesson_compare import NO_MODELS, check_dataset, dataset_choices, default_dataset, models_for
+from genlab.ui.safety import Drawing
 from genlab.ui.shell import Shell, user_error
 
 MAP_CELLS = 15  # the latent map is MAP_CELLS x MAP_CELLS decoded images
@@ -32,6 +33,7 @@ SCATTER_POINTS = 2000  # test images encoded for the scatter
 BETA_PREFIX = "-vae-beta-"  # checkpoints named <dataset>-vae-beta-<b> are compared
 BETA_EVAL_IMAGES = 500
 ACTIVE_KL = 0.05  # nats: a latent dimension with less KL than this carries (almost) no information
+MAX_TYPED = 1000.0  # typed mu, sigma and eps: a VAE's are a few units; far larger ones only overflow
 
 LESSON_ENCODER = """
 **Encoder → distribution → sample → decoder.** The encoder does not give one code for an image
@@ -84,6 +86,8 @@ def parse_numbers(text: Any, label: str, count: int | None = None) -> list[float
         raise user_error(f"{label}: type at least one number.")
     if not all(math.isfinite(v) for v in values):
         raise user_error(f"{label}: every number must be finite.")
+    if any(abs(v) > MAX_TYPED for v in values):  # z = mu + sigma * eps would overflow; and means nothing
+        raise user_error(f"{label}: every number must be between -{MAX_TYPED:g} and {MAX_TYPED:g}.")
     if count is not None and len(values) != count:
         raise user_error(f"{label}: this VAE has a {count}-d latent, so type {count} numbers (got {len(values)}).")
     return values
@@ -353,9 +357,9 @@ def build(shell: Shell) -> None:
             gallery = gr.Gallery(label="Click a test image", columns=8, height=190, allow_preview=False,
                                  format="png", interactive=False, object_fit="contain", buttons=[])
             with gr.Accordion("…or draw one", open=False):
-                drawing = gr.Sketchpad(label="Draw (white background, dark strokes)", type="numpy", image_mode="L",
-                                       canvas_size=(280, 280), height=330, layers=False, format="png",
-                                       brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=14))
+                drawing = Drawing(label="Draw (white background, dark strokes)", canvas_size=(280, 280), height=330,
+                                  layers=False, format="png",
+                                  brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=14))
                 use_drawing_button = gr.Button("Use my drawing")
             with gr.Row():
                 preview = picture("Input", height=150)

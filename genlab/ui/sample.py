@@ -7,7 +7,7 @@ import torch
 
 from genlab.latent import sample_latents
 from genlab.ui.images import grid
-from genlab.ui.shell import Shell, user_error
+from genlab.ui.shell import Shell
 
 
 def sample_grid(shell: Shell, model_name: str, seed: float, count: float, temperature: float):
@@ -15,9 +15,8 @@ def sample_grid(shell: Shell, model_name: str, seed: float, count: float, temper
     ckpt = shell.model(model_name)
     count = shell.int_in_range(count, "Number of samples", 1, 64)
     seed = shell.seed(seed)
-    if not 0.0 < float(temperature) <= 3.0:
-        raise user_error("Temperature must be between 0 and 3.")
-    z = sample_latents(count, ckpt.model.latent_dim, seed, scale=float(temperature))
+    temperature = shell.number(temperature, "Temperature", 0.01, 3.0)
+    z = sample_latents(count, ckpt.model.latent_dim, seed, scale=temperature)
     with torch.no_grad():
         images = ckpt.model.decode(z)
     return grid(images, ncol=min(8, count))

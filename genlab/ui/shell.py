@@ -19,6 +19,14 @@ def user_error(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
+def describe(value: Any, limit: int = 60) -> str:
+    """A value as a message shows it: numbers short (1e+300, nan), anything else as a clipped repr."""
+    if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15):
+        return f"{value:g}"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 @dataclass
 class Shell:
     """Components and helpers shared by all tabs. Built once inside `gr.Blocks`."""
@@ -48,16 +56,16 @@ class Shell:
         try:
             x = float(value)
         except (TypeError, ValueError):
-            raise user_error(f"{label} must be a number, got {value!r}.") from None
+            raise user_error(f"{label} must be a number, got {describe(value)}.") from None
         if not math.isfinite(x) or not low <= x <= high:
-            raise user_error(f"{label} must be between {low:g} and {high:g}, got {value!r}.")
+            raise user_error(f"{label} must be between {describe(low)} and {describe(high)}, got {describe(value)}.")
         return x
 
     @classmethod
     def int_in_range(cls, value: Any, label: str, low: int, high: int) -> int:
         x = cls.number(value, label, low, high)
         if x != int(x):
-            raise user_error(f"{label} must be a whole number, got {value!r}.")
+            raise user_error(f"{label} must be a whole number, got {describe(value)}.")
         return int(x)
 
     # -- wiring -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from genlab.checkpoints import Checkpoint
 from genlab.latent import decode, gan_space_directions, kl_order, sample_latents
 from genlab.ui import inputs
 from genlab.ui.images import to_pil
+from genlab.ui.safety import ImageUpload
 from genlab.ui.shell import MAX_SEED, Shell, user_error
 from genlab.webdecoder import WebDecoderError, export_decoder
 
@@ -323,8 +324,7 @@ def build(shell: Shell) -> None:
                               label="GAN inversion steps (the GAN has no encoder)")
             dataset_btn = gr.Button("Start from this test image")
         with gr.Row():
-            upload = gr.Image(label="Upload a picture", type="numpy", image_mode="RGB",
-                              sources=["upload", "clipboard"], format="png", height=200)
+            upload = ImageUpload(label="Upload a picture", sources=["upload", "clipboard"], format="png", height=200)
             upload_btn = gr.Button("Start from the upload")
     with gr.Accordion("Server-side image (what the `decode` API returns)", open=False):
         server_image = gr.Image(label="Decoded on the server", format="png", type="pil", interactive=False,

@@ -39,14 +39,16 @@ class ModelStore:
         models: dict[str, Checkpoint] = {}
         stamps: dict[str, int] = {}
         for name, folder in found.items():
-            stamp = (folder / "model.safetensors").stat().st_mtime_ns
-            if name in self.models and self._stamps.get(name) == stamp:
-                models[name], stamps[name] = self.models[name], stamp  # unchanged: keep it
-                continue
             try:
+                stamp = (folder / "model.safetensors").stat().st_mtime_ns
+                if name in self.models and self._stamps.get(name) == stamp:
+                    models[name], stamps[name] = self.models[name], stamp  # unchanged: keep it
+                    continue
                 models[name], stamps[name] = load_checkpoint(folder, self.device), stamp
             except CheckpointError as e:
                 problems.append(f"Skipping checkpoint: {e}")
+            except Exception as e:  # noqa: BLE001 - one unreadable folder must not stop the others loading
+                problems.append(f"Skipping checkpoint {name}: it could not be loaded ({type(e).__name__}: {e}).")
         for repo_id in self.hub:
             if repo_id in self.models and self.models[repo_id].info.get("hub_repo") == repo_id:
                 # a Hub checkpoint is downloaded once; refresh retries only the ones that failed
