@@ -197,11 +197,16 @@ def build(shell: Shell) -> None:
     datasets = dataset_choices(shell)
     with gr.Row():
         dataset = gr.Dropdown(datasets, value=default_dataset(datasets), label="Dataset", scale=1)
-        gan = gr.Dropdown([], label="GAN", scale=2)
+        # All GANs are valid choices for API callers (the page narrows the list to the dataset);
+        # a name added by "Refresh models" reaches the handler, whose check names a missing model.
+        gan = gr.Dropdown(shell.store.names("gan"), value=None, label="GAN", scale=2,
+                          allow_custom_value=True)
     gr.Markdown(LESSON_MINMAX)
     with gr.Row():
         with gr.Column(scale=1):
-            epoch = gr.Slider(0, 1, value=0, step=1, label="Epoch")
+            # The page sets the range per GAN; API callers may ask for any epoch a GAN has.
+            most = max([max(sample_epochs(shell.store.get(n)), default=1) for n in shell.store.names("gan")], default=1)
+            epoch = gr.Slider(0, most, value=0, step=1, label="Epoch")
             epoch_image = picture("Samples at this epoch")
             epoch_caption = gr.Markdown("")
         with gr.Column(scale=1):

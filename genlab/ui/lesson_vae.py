@@ -349,7 +349,10 @@ def build(shell: Shell) -> None:
     datasets = dataset_choices(shell)
     with gr.Row():
         dataset = gr.Dropdown(datasets, value=default_dataset(datasets), label="Dataset", scale=1)
-        vae = gr.Dropdown([], label="VAE", scale=2)
+        # All VAEs are valid choices for API callers (the page narrows the list to the dataset);
+        # a name added by "Refresh models" reaches the handler, whose check names a missing model.
+        vae = gr.Dropdown(shell.store.names("vae"), value=None, label="VAE", scale=2,
+                          allow_custom_value=True)
     gr.Markdown(LESSON_ENCODER)
     image_state = gr.State(None)
     with gr.Row():
