@@ -21,7 +21,7 @@ run vae        mnist-vae-16           --dataset mnist --latent-dim 16 --epochs 4
 run vae        mnist-vae-2            --dataset mnist --latent-dim 2 --epochs 40
 run classifier fashion-mnist-classifier --dataset fashion-mnist --epochs 8
 run vae        fashion-mnist-vae-2    --dataset fashion-mnist --latent-dim 2 --epochs 10
-run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 40
+run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 70
 run gan        fashion-mnist-gan-32   --dataset fashion-mnist --latent-dim 32 --epochs 10
 
 # For the lessons: VAEs at other KL weights (beta), and a GAN trained with a recipe that
