@@ -40,38 +40,27 @@
     };
   }
 
-  // ConvTranspose2d(kernel 4, stride 2, padding 1) on channels-last input (H, W, Cin) -> (2H, 2W, Cout).
-  // Each input pixel scatters into a 4x4 window of outputs: oy = 2*iy - 1 + ky. The weights are
-  // re-laid out once as (ky, kx, ci, co) so the innermost loop walks co contiguously.
-  function makeConvT(l, inShape) {
+  // Both convolutions run as a scatter on channels-last input (H, W, Cin): each input pixel adds
+  // into the outputs that read it, at oy = stride * iy + dir * ky + offset (and the same for x).
+  // Weights come re-laid out as (ky, kx, ci, co) so the innermost loop walks co contiguously.
+  function makeScatterConv(kind, inShape, cout, K, w, b, outH, outW, stride, dir, offset) {
     const [h, wd, cin] = inShape;
-    const cout = l.out_channels, K = 4;
-    if (l.in_channels !== cin) throw new Error(`conv_transpose2d expects ${l.in_channels} channels, got ${cin}`);
-    const src = fromBase64(l.weight, cin * cout * K * K);  // (ci, co, ky, kx)
-    const w = new Float32Array(src.length);
-    for (let ci = 0; ci < cin; ci++)
-      for (let co = 0; co < cout; co++)
-        for (let ky = 0; ky < K; ky++)
-          for (let kx = 0; kx < K; kx++)
-            w[((ky * K + kx) * cin + ci) * cout + co] = src[((ci * cout + co) * K + ky) * K + kx];
-    const b = l.bias ? fromBase64(l.bias, cout) : new Float32Array(cout);
-    const oh = 2 * h, ow = 2 * wd;
-    const y = new Float32Array(oh * ow * cout);
+    const y = new Float32Array(outH * outW * cout);
     return {
-      kind: "conv_transpose2d",
-      outShape: [oh, ow, cout],
+      kind,
+      outShape: [outH, outW, cout],
       run(x) {
-        for (let p = 0; p < oh * ow; p++) y.set(b, p * cout);
+        for (let p = 0; p < outH * outW; p++) y.set(b, p * cout);
         for (let iy = 0; iy < h; iy++) {
           for (let ix = 0; ix < wd; ix++) {
             const xb = (iy * wd + ix) * cin;
             for (let ky = 0; ky < K; ky++) {
-              const oy = 2 * iy - 1 + ky;
-              if (oy < 0 || oy >= oh) continue;
+              const oy = stride * iy + dir * ky + offset;
+              if (oy < 0 || oy >= outH) continue;
               for (let kx = 0; kx < K; kx++) {
-                const ox = 2 * ix - 1 + kx;
-                if (ox < 0 || ox >= ow) continue;
-                const yb = (oy * ow + ox) * cout;
+                const ox = stride * ix + dir * kx + offset;
+                if (ox < 0 || ox >= outW) continue;
+                const yb = (oy * outW + ox) * cout;
                 const wk = (ky * K + kx) * cin * cout;
                 for (let ci = 0; ci < cin; ci++) {
                   const v = x[xb + ci];
@@ -88,51 +77,37 @@
     };
   }
 
-  // Conv2d(kernel 3, stride 1, padding 1) on channels-last input (H, W, Cin) -> (H, W, Cout).
-  // Gathered per output pixel; weights re-laid out once as (ky, kx, ci, co) like the transposed one.
+  // PyTorch weights (a, b, ky, kx) -> (ky, kx, ci, co); `inFirst` when a is the input channel.
+  function relayout(src, cin, cout, K, inFirst) {
+    const w = new Float32Array(src.length);
+    for (let ci = 0; ci < cin; ci++)
+      for (let co = 0; co < cout; co++)
+        for (let ky = 0; ky < K; ky++)
+          for (let kx = 0; kx < K; kx++) {
+            const from = inFirst ? ((ci * cout + co) * K + ky) * K + kx : ((co * cin + ci) * K + ky) * K + kx;
+            w[((ky * K + kx) * cin + ci) * cout + co] = src[from];
+          }
+    return w;
+  }
+
+  // ConvTranspose2d(kernel 4, stride 2, padding 1): (H, W, Cin) -> (2H, 2W, Cout); oy = 2*iy - 1 + ky.
+  function makeConvT(l, inShape) {
+    const [h, wd, cin] = inShape;
+    const cout = l.out_channels, K = 4;
+    if (l.in_channels !== cin) throw new Error(`conv_transpose2d expects ${l.in_channels} channels, got ${cin}`);
+    const w = relayout(fromBase64(l.weight, cin * cout * K * K), cin, cout, K, true);  // from (ci, co, ky, kx)
+    const b = l.bias ? fromBase64(l.bias, cout) : new Float32Array(cout);
+    return makeScatterConv("conv_transpose2d", inShape, cout, K, w, b, 2 * h, 2 * wd, 2, 1, -1);
+  }
+
+  // Conv2d(kernel 3, stride 1, padding 1): (H, W, Cin) -> (H, W, Cout); output oy reads iy = oy - 1 + ky.
   function makeConv3(l, inShape) {
     const [h, wd, cin] = inShape;
     const cout = l.out_channels, K = 3;
     if (l.in_channels !== cin) throw new Error(`conv2d expects ${l.in_channels} channels, got ${cin}`);
-    const src = fromBase64(l.weight, cout * cin * K * K);  // (co, ci, ky, kx)
-    const w = new Float32Array(src.length);
-    for (let co = 0; co < cout; co++)
-      for (let ci = 0; ci < cin; ci++)
-        for (let ky = 0; ky < K; ky++)
-          for (let kx = 0; kx < K; kx++)
-            w[((ky * K + kx) * cin + ci) * cout + co] = src[((co * cin + ci) * K + ky) * K + kx];
+    const w = relayout(fromBase64(l.weight, cout * cin * K * K), cin, cout, K, false);  // from (co, ci, ky, kx)
     const b = l.bias ? fromBase64(l.bias, cout) : new Float32Array(cout);
-    const y = new Float32Array(h * wd * cout);
-    return {
-      kind: "conv2d",
-      outShape: [h, wd, cout],
-      run(x) {
-        for (let p = 0; p < h * wd; p++) y.set(b, p * cout);
-        // Scatter each input pixel into the (up to) 3x3 outputs that read it: oy = iy + 1 - ky.
-        for (let iy = 0; iy < h; iy++) {
-          for (let ix = 0; ix < wd; ix++) {
-            const xb = (iy * wd + ix) * cin;
-            for (let ky = 0; ky < K; ky++) {
-              const oy = iy + 1 - ky;
-              if (oy < 0 || oy >= h) continue;
-              for (let kx = 0; kx < K; kx++) {
-                const ox = ix + 1 - kx;
-                if (ox < 0 || ox >= wd) continue;
-                const yb = (oy * wd + ox) * cout;
-                const wk = (ky * K + kx) * cin * cout;
-                for (let ci = 0; ci < cin; ci++) {
-                  const v = x[xb + ci];
-                  if (v === 0) continue;  // after ReLU about half the inputs are zero
-                  const wb = wk + ci * cout;
-                  for (let co = 0; co < cout; co++) y[yb + co] += v * w[wb + co];
-                }
-              }
-            }
-          }
-        }
-        return y;
-      },
-    };
+    return makeScatterConv("conv2d", inShape, cout, K, w, b, h, wd, 1, -1, 1);
   }
 
   function makeActivation(type) {
