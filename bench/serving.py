@@ -307,7 +307,7 @@ class Models:
 
         def has_data(dataset: str) -> bool:
             try:
-                resolve_data_dir(dataset)
+                resolve_data_dir(dataset, split="test")
                 return True
             except (DataError, KeyError):
                 return False

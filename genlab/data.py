@@ -28,14 +28,14 @@ CLASS_NAMES = {
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# Folders searched, in order, when no --data-dir is given (the first one holding IDX files wins);
-# relative ones are relative to the repository root.
-DEFAULT_DATA_DIRS = {
-    "mnist": ["data/mnist", "../shared/data/MNIST-10k", "~/.cache/genlab/mnist"],
-    "fashion-mnist": [
-        "data/fashion-mnist", "/usr/share/datasets/fashion-mnist", "~/.cache/genlab/fashion-mnist",
-    ],
-}
+# Where the built-in datasets are looked for when no --data-dir is given, in order; the first
+# folder holding the wanted split's IDX files wins. The repository ships data/mnist (the MNIST
+# 10k subset) and data/fashion-mnist (the Fashion-MNIST test split), so the app and the tests need
+# nothing outside it. GENLAB_DATA_PATH (folders separated by os.pathsep, each holding one
+# sub-folder per dataset) replaces these roots, for example to keep a copy from looking elsewhere.
+DATA_PATH_ENV = "GENLAB_DATA_PATH"
+DEFAULT_DATA_ROOTS = [REPO_ROOT / "data", Path("~/.cache/genlab")]
+SYSTEM_DATA_DIRS = {"fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}  # Debian's package
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _IDX_FILES = {
@@ -102,10 +102,12 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def has_idx_files(folder: str | os.PathLike) -> bool:
-    """True if `folder` holds the four MNIST-format IDX files."""
+def has_idx_files(folder: str | os.PathLike, split: str | None = None) -> bool:
+    """True if `folder` holds the MNIST-format IDX files of `split` ("train" or "test"; all four
+    when None)."""
     folder = Path(folder).expanduser()
-    return all(_find_idx(folder, s) for pair in _IDX_FILES.values() for s in pair)
+    pairs = _IDX_FILES.values() if split is None else [_IDX_FILES[split]]
+    return all(_find_idx(folder, s) for pair in pairs for s in pair)
 
 
 def load_idx_folder(folder: str | os.PathLike, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,28 +126,37 @@ def load_idx_folder(folder: str | os.PathLike, split: str = "train") -> tuple[to
     return x, torch.from_numpy(labels.astype(np.int64))
 
 
-def resolve_data_dir(name: str, data_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
-    """Find the folder of IDX files for a built-in dataset, downloading it if asked.
+def data_search_path(name: str) -> list[Path]:
+    """The folders searched for built-in dataset `name`, in order (see DEFAULT_DATA_ROOTS)."""
+    env = os.environ.get(DATA_PATH_ENV)
+    if env is not None:
+        return [Path(root).expanduser() / name for root in env.split(os.pathsep) if root]
+    return [root.expanduser() / name for root in DEFAULT_DATA_ROOTS] + SYSTEM_DATA_DIRS.get(name, [])
 
-    Looks in `data_dir` if given, else in DEFAULT_DATA_DIRS[name]; with download=True and
+
+def resolve_data_dir(name: str, data_dir: str | os.PathLike | None = None, download: bool = False,
+                     split: str | None = None) -> Path:
+    """Find the folder of IDX files of `split` (both when None) for a built-in dataset.
+
+    Looks in `data_dir` if given, else along `data_search_path(name)`; with download=True and
     nothing found, torchvision downloads the official files into `data_dir` (or ~/.cache/genlab).
     """
-    if data_dir:
-        candidates = [Path(data_dir).expanduser()]
-    else:
-        candidates = [REPO_ROOT / Path(p).expanduser() for p in DEFAULT_DATA_DIRS[name]]
+    candidates = [Path(data_dir).expanduser()] if data_dir else data_search_path(name)
     for folder in candidates:
-        if has_idx_files(folder):
+        if has_idx_files(folder, split):
             return folder
     if download:
-        target = candidates[0] if data_dir else candidates[-1]
+        target = candidates[0] if data_dir else Path("~/.cache/genlab").expanduser() / name
         _download_with_torchvision(name, target)
-        if has_idx_files(target):
+        if has_idx_files(target, split):
             return target
-    tried = ", ".join(str(c) for c in candidates)
+    what = f"the {split} split of {name}" if split else name
+    hint = " or `apt-get install dataset-fashion-mnist` (Debian)," if name == "fashion-mnist" else ""
     raise DataError(
-        f"No {name} IDX files found (looked in: {tried}). Pass --data-dir to a folder holding "
-        f"the four IDX files, or --download to fetch them with torchvision."
+        f"The {what} is not on this machine (IDX files looked for in: "
+        f"{', '.join(str(c) for c in candidates) or 'nowhere: ' + DATA_PATH_ENV + ' is empty'}). "
+        f"Pass --data-dir to a folder holding the IDX files,{hint} or --download to fetch the full "
+        f"dataset with torchvision (needs the internet)."
     )
 
 
@@ -255,10 +266,10 @@ def load_dataset(dataset: str, split: str = "train", data_dir: str | os.PathLike
         data = synthetic_dataset(512 if split == "train" else 128, image_size or 28, channels or 1,
                                  seed=seed + (0 if split == "train" else 1))
     elif key in CLASS_NAMES:
-        folder = resolve_data_dir(key, data_dir, download)
+        folder = resolve_data_dir(key, data_dir, download, split=split)
         x, y = load_idx_folder(folder, split)
         data = ImageData(x, y, CLASS_NAMES[key], key)
-    elif has_idx_files(dataset):
+    elif has_idx_files(dataset, split):
         x, y = load_idx_folder(dataset, split)
         data = ImageData(x, y, [str(i) for i in range(int(y.max()) + 1)], Path(dataset).name)
     else:

@@ -85,11 +85,6 @@ def genlab_app(request, tmp_path_factory) -> str:
     Modules import this fixture; pytest would start one app per importing module, so the app is
     kept here and shared.
     """
-    from conftest import MNIST_SUBSET_DIR
-    from genlab.data import has_idx_files
-
-    if not has_idx_files(MNIST_SUBSET_DIR):
-        pytest.skip(f"the MNIST subset is not in {MNIST_SUBSET_DIR}")
     if "base" not in _shared:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # GAN inversion on a busy 2-core machine is several times faster on one thread

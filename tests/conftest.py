@@ -17,8 +17,9 @@ from genlab.models import ClassifierConfig, GANConfig, VAEConfig  # noqa: E402
 from genlab.training import TrainConfig  # noqa: E402
 
 PYTHON = sys.executable
-MNIST_SUBSET_DIR = (REPO_ROOT / ".." / "shared" / "data" / "MNIST-10k").resolve()
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+# The data shipped in the repository (data/README.md): the tests need nothing outside it.
+MNIST_SUBSET_DIR = REPO_ROOT / "data" / "mnist"  # the MNIST 10k subset, both splits
+FASHION_MNIST_DIR = REPO_ROOT / "data" / "fashion-mnist"  # the Fashion-MNIST test split
 
 # One intra-op thread: tiny models gain nothing from more, and on a 2-core machine shared with
 # training jobs a second thread makes each step ~10x slower (threads wait on each other).

@@ -97,29 +97,41 @@ def test_missing_dataset_says_what_to_do(tmp_path):
         load_dataset("synthetic", "validation")
 
 
-@pytest.mark.skipif(not has_idx_files(MNIST_SUBSET_DIR), reason=f"no MNIST subset at {MNIST_SUBSET_DIR}")
 def test_mnist_subset():
     train = load_dataset("mnist", "train", data_dir=MNIST_SUBSET_DIR)
     test = load_dataset("mnist", "test", data_dir=MNIST_SUBSET_DIR)
     assert train.images.shape == (8000, 1, 28, 28) and test.images.shape == (2000, 1, 28, 28)
     assert train.images.dtype == torch.float32
     assert 0 <= float(train.images.min()) and float(train.images.max()) == 1.0
-    # per-class counts from shared/data/MNIST-10k/SOURCE.md
+    # per-class counts from data/mnist/SOURCE.md
     assert [Counter(train.labels.tolist())[k] for k in range(10)] == [801, 902, 793, 826, 784, 690, 811, 856, 755, 782]
     assert [Counter(test.labels.tolist())[k] for k in range(10)] == [200, 225, 198, 206, 196, 173, 203, 214, 189, 196]
     assert train.class_names == [str(d) for d in range(10)]
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not has_idx_files(FASHION_MNIST_DIR),
-                    reason=f"no Fashion-MNIST at {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)")
-def test_debian_fashion_mnist():
-    train = load_dataset("fashion-mnist", "train", data_dir=FASHION_MNIST_DIR)
+def test_shipped_fashion_mnist_test_split():
     test = load_dataset("fashion-mnist", "test", data_dir=FASHION_MNIST_DIR)
-    assert train.images.shape == (60000, 1, 28, 28) and test.images.shape == (10000, 1, 28, 28)
-    assert torch.bincount(train.labels).tolist() == [6000] * 10
+    assert test.images.shape == (10000, 1, 28, 28)
     assert torch.bincount(test.labels).tolist() == [1000] * 10
-    assert train.class_names[0] == "T-shirt/top" and train.class_names[9] == "Ankle boot"
+    assert test.class_names[0] == "T-shirt/top" and test.class_names[9] == "Ankle boot"
+    assert has_idx_files(FASHION_MNIST_DIR, "test") and not has_idx_files(FASHION_MNIST_DIR)
+
+
+def test_the_default_search_finds_the_shipped_data_and_nothing_outside_the_repo(monkeypatch, tmp_path):
+    from genlab.data import DATA_PATH_ENV, REPO_ROOT, data_search_path, resolve_data_dir
+
+    monkeypatch.delenv(DATA_PATH_ENV, raising=False)
+    assert resolve_data_dir("mnist", split="test") == REPO_ROOT / "data" / "mnist"
+    assert resolve_data_dir("fashion-mnist", split="test") == REPO_ROOT / "data" / "fashion-mnist"
+    assert not any("shared" in p.parts for name in ("mnist", "fashion-mnist") for p in data_search_path(name))
+    # the variable replaces the roots: an empty folder finds nothing, and the message says what to do
+    monkeypatch.setenv(DATA_PATH_ENV, str(tmp_path))
+    assert data_search_path("mnist") == [tmp_path / "mnist"]
+    with pytest.raises(DataError, match="--download"):
+        load_dataset("fashion-mnist", "train")
+    monkeypatch.setenv(DATA_PATH_ENV, str(REPO_ROOT / "data"))
+    with pytest.raises(DataError, match="dataset-fashion-mnist"):  # only the test split is shipped
+        load_dataset("fashion-mnist", "train")
 
 
 def test_synthetic_dataset():

@@ -14,17 +14,12 @@ import torch
 from PIL import Image
 
 from app_server import call, fetch_image, running_app, upload
-from conftest import MNIST_SUBSET_DIR
 from genlab.checkpoints import load_checkpoint, save_checkpoint
-from genlab.data import CLASS_NAMES, has_idx_files, load_dataset
+from genlab.data import CLASS_NAMES, load_dataset
 from genlab.latent import encode, sample_latents
 from genlab.models import GAN, VAE, Classifier, ClassifierConfig, GANConfig, VAEConfig
 from genlab.ui.images import to_pil
 from genlab.webdecoder import run_exported
-
-# Starting from a test image needs the MNIST subset beside the repository (../shared/data/MNIST-10k).
-needs_mnist = pytest.mark.skipif(not has_idx_files(MNIST_SUBSET_DIR),
-                                 reason=f"the MNIST subset is not in {MNIST_SUBSET_DIR}")
 
 VAE_NAME, GAN_NAME, CLASSIFIER_NAME = "mnist-vae-kl", "mnist-gan-8", "mnist-classifier"
 KL_PER_DIM = [0.001, 2.5, 0.4, 1.2]  # expected slider order: z1, z3, z2, z0
@@ -113,7 +108,6 @@ def test_web_decoder_export_decodes_like_the_model(base, root, name):
     torch.testing.assert_close(run_exported(spec, z), m.decode(z), atol=1e-5, rtol=1e-5)
 
 
-@needs_mnist
 def test_start_from_test_image_encodes_it(base, root):
     event, (_, spec, _, note) = call(base, "slider_start_dataset", [VAE_NAME, 3, 50])
     assert event == "complete"
@@ -122,7 +116,6 @@ def test_start_from_test_image_encodes_it(base, root):
     assert "test image #3" in note
 
 
-@needs_mnist
 def test_start_from_test_image_inverts_the_gan(base):
     event, (_, spec, _, note) = call(base, "slider_start_dataset", [GAN_NAME, 0, 10])
     assert event == "complete" and len(spec["latent"]) == 8
@@ -179,8 +172,7 @@ def test_decode_refuses_bad_latent_entries(base, bad, message):
     ("web_decoder", ["no-such-model"], "no model called"),
     ("slider_start_sample", [VAE_NAME, -1], "less than minimum value 0"),  # checked by gr.Number
     ("slider_start_sample", [None, 0], "Pick a model"),
-    pytest.param("slider_start_dataset", [VAE_NAME, 10**7, 50], "Test image number must be between",
-                 marks=needs_mnist),
+    pytest.param("slider_start_dataset", [VAE_NAME, 10**7, 50], "Test image number must be between"),
     ("slider_start_dataset", [GAN_NAME, 0, 0], "less than minimum value 10"),  # checked by gr.Slider
     ("slider_start_dataset", [GAN_NAME, 0, 10**6], "greater than maximum value"),
     ("slider_start_upload", [VAE_NAME, None, 50], "upload a picture"),
