@@ -86,14 +86,14 @@ def decoder_layers(model: nn.Module) -> tuple[list[Any], list[int]]:
     if isinstance(model, VAE):
         c = model.config
         head = _flat(model.from_latent)
-        reshape = ("reshape", [model._top_width, model._res, model._res])
+        reshape = ("reshape", list(model.top_shape))
         body = _flat(model.decoder)
     elif isinstance(model, Generator):
         c = model.config
         if c.num_classes:
             raise WebDecoderError("Class-conditional generators cannot be decoded in the browser yet.")
         head = _flat(model.project)
-        reshape = ("reshape", [model._top_width, model._res, model._res])
+        reshape = ("reshape", list(model.top_shape))
         body = _flat(model.blocks)
     else:
         raise WebDecoderError(f"Only a VAE or a GAN can be exported, not a {type(model).__name__}.")

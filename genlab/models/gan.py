@@ -85,6 +85,11 @@ class Generator(nn.Module):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
+    @property
+    def top_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the feature map that `project` is reshaped to before `blocks`."""
+        return (self._top_width, self._res, self._res)
+
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """z: (B, latent_dim), labels: (B,) long or None -> images (B, C, H, W) in [0, 1]."""
         if self.config.num_classes:

@@ -106,6 +106,12 @@ class VAE(nn.Module):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
+    @property
+    def top_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the feature map that `from_latent` is reshaped to before
+        the transposed convolutions (what an exporter of the decoding path needs)."""
+        return (self._top_width, self._res, self._res)
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, C, H, W) in [0, 1] -> (mu, logvar), each (B, latent_dim)."""
         h = self.encoder(x)
