@@ -87,7 +87,7 @@ def test_the_cpu_never_autocasts():
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_step_under_bf16_autocast_keeps_float32_losses(kind, tmp_path, monkeypatch):
     """What runs on CUDA, forced on the CPU: forward passes in bf16, losses and weights in float32."""
-    monkeypatch.setattr(training, "autocast", lambda device, enabled=True: torch.autocast("cpu", dtype=torch.bfloat16))
+    monkeypatch.setattr(training.tasks, "autocast", lambda device, enabled=True: torch.autocast("cpu", dtype=torch.bfloat16))
     torch.manual_seed(0)
     model = MODEL_KINDS[kind][0](tiny_config(kind))
     task = training.TASKS[kind](model, quick_train_config(tmp_path), torch.device("cpu"), Dist())

@@ -1,0 +1,176 @@
+"""The command line behind train/vae.py, train/gan.py and train/classifier.py."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from genlab import checkpoints as ckpt
+from genlab.data import DataError
+from genlab.models import MODEL_KINDS
+from genlab.training.config import TrainConfig, TrainingDiverged
+from genlab.training.loop import train
+
+
+DEFAULTS = {
+    "vae": {"lr": 1e-3, "epochs": 20, "latent_dim": 16},
+    "gan": {"lr": 2e-4, "epochs": 20, "latent_dim": 32},
+    "classifier": {"lr": 2e-3, "epochs": 12, "latent_dim": None},
+}
+
+
+def build_parser(kind: str) -> argparse.ArgumentParser:
+    dflt = DEFAULTS[kind]
+    p = argparse.ArgumentParser(
+        prog=f"train/{kind}.py",
+        description=f"Train a {kind.upper() if kind != 'classifier' else 'classifier'} and write a "
+                    f"checkpoint folder (config.json + model.safetensors) that the app lists.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--dataset", default="mnist",
+                   help="mnist, fashion-mnist, synthetic, or a path to a folder of IDX files or of images")
+    p.add_argument("--data-dir", default=None, help="folder holding the four IDX files (gzipped or not)")
+    p.add_argument("--download", action="store_true", help="download MNIST/Fashion-MNIST with torchvision if missing")
+    p.add_argument("--epochs", type=int, default=dflt["epochs"])
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=dflt["lr"])
+    p.add_argument("--schedule", choices=["cosine", "constant"], default="constant" if kind == "gan" else "cosine")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--out", default=None, help="checkpoint folder (default: checkpoints/<dataset>-<kind>...)")
+    p.add_argument("--resume", action="store_true", help="continue from the last complete epoch in --out")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--image-size", type=int, default=None, choices=[28, 32, 64],
+                   help="default: 28 for MNIST-format data, 64 for an image folder")
+    p.add_argument("--channels", type=int, default=None, choices=[1, 3],
+                   help="default: 1 for MNIST-format data, 3 for an image folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-mixed-precision", action="store_true",
+                   help="on CUDA, train in float32 instead of bf16 autocast (the CPU always uses float32)")
+    p.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
+                   help="after the last epoch, upload the checkpoint to this Hugging Face Hub model repo "
+                        "(needs `hf auth login` or HF_TOKEN)")
+    if kind in ("vae", "gan"):
+        p.add_argument("--latent-dim", type=int, default=dflt["latent_dim"])
+    if kind == "vae":
+        p.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
+        p.add_argument("--base-width", type=int, default=32)
+        p.add_argument("--hidden-dim", type=int, default=256)
+    if kind == "gan":
+        p.add_argument("--loss", choices=["non-saturating", "hinge"], default="non-saturating")
+        p.add_argument("--no-spectral-norm", action="store_true", help="plain DCGAN discriminator")
+        p.add_argument("--conditional", action="store_true", help="class-conditional generator")
+        p.add_argument("--generator-steps", type=int, default=1, help="generator updates per D update")
+        p.add_argument("--lr-discriminator", type=float, default=None,
+                       help="the discriminator's learning rate (default: --lr)")
+        p.add_argument("--ema-decay", type=float, default=0.999,
+                       help="decay of the generator's moving average that is shipped (0: the last weights)")
+        p.add_argument("--width", type=int, default=64, help="generator and discriminator width")
+        p.add_argument("--refine-convs", type=int, default=1,
+                       help="3x3 convolutions per resolution in both networks (0: plain DCGAN layout)")
+    if kind == "classifier":
+        p.add_argument("--width", type=int, default=32)
+    return p
+
+
+def _is_image_folder(dataset: str) -> bool:
+    from genlab.data import has_idx_files
+
+    return dataset.lower() not in ("mnist", "fashion-mnist", "synthetic") and not has_idx_files(dataset)
+
+
+def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainConfig]:
+    """Turn parsed arguments into (model config, TrainConfig)."""
+    folder = _is_image_folder(args.dataset)
+    image_size = args.image_size or (64 if folder else 28)
+    channels = args.channels or (3 if folder else 1)
+    config_cls = MODEL_KINDS[kind][1]
+    if kind == "vae":
+        mc = config_cls(image_size=image_size, channels=channels, latent_dim=args.latent_dim,
+                        beta=args.beta, base_width=args.base_width, hidden_dim=args.hidden_dim)
+    elif kind == "gan":
+        mc = config_cls(image_size=image_size, channels=channels, latent_dim=args.latent_dim,
+                        generator_width=args.width, discriminator_width=args.width,
+                        spectral_norm=not args.no_spectral_norm, loss=args.loss,
+                        num_classes=10 if args.conditional else 0, refine_convs=args.refine_convs)
+    else:
+        mc = config_cls(image_size=image_size, channels=channels, width=args.width)
+    name = Path(args.dataset).name if folder else args.dataset.lower()
+    suffix = f"-{args.latent_dim}" if kind in ("vae", "gan") else ""
+    out = args.out or str(ckpt.DEFAULT_CHECKPOINT_DIR / f"{name}-{kind}{suffix}")
+    tc = TrainConfig(
+        dataset=args.dataset, data_dir=args.data_dir, download=args.download, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed,
+        device=args.device, out=out, resume=args.resume, limit=args.limit,
+        generator_steps=getattr(args, "generator_steps", 1),
+        lr_discriminator=getattr(args, "lr_discriminator", None), ema_decay=getattr(args, "ema_decay", 0.999), progress=not args.no_progress,
+        mixed_precision=not args.no_mixed_precision,
+    )
+    return mc, tc
+
+
+def main(kind: str, argv: list[str] | None = None) -> int:
+    """Command-line entry point shared by train/vae.py, train/gan.py and train/classifier.py."""
+    args = build_parser(kind).parse_args(argv)
+    try:
+        check_device(args.device)
+        if args.push_to_hub:
+            check_hub_repo(args.push_to_hub)  # fail now, not after hours of training
+        model_config, tc = configs_from_args(kind, args)
+        out = train(kind, model_config, tc)
+    except (TrainingDiverged, DataError, ckpt.CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted: the last complete epoch is saved; rerun with --resume to continue.", file=sys.stderr)
+        return 130
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"Saved {out}")
+        if args.push_to_hub:
+            from genlab.hub import push_to_hub
+
+            try:
+                url = push_to_hub(out, args.push_to_hub)
+            except ckpt.CheckpointError as e:
+                print(f"error: {e} The checkpoint is kept in {out}; rerun the same command with --resume "
+                      f"to push it again.", file=sys.stderr)
+                return 1
+            print(f"Pushed {out} to {url}")
+    return 0
+
+
+def check_device(device: str) -> None:
+    """Raise ValueError with a clear sentence unless `device` exists here."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a device PyTorch knows: use cpu, cuda or cuda:N.") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU here. Use --device cpu.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device} was asked for, but there are only "
+                             f"{torch.cuda.device_count()} CUDA GPU(s) here (cuda:0 ...).")
+
+
+def check_hub_repo(repo_id: str) -> None:
+    """Raise ValueError unless `repo_id` is a valid Hub repo id and a Hub token is available."""
+    from huggingface_hub import get_token
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise ValueError(f"--push-to-hub {repo_id!r} is not a valid Hub repo id (expected 'owner/name'): {e}") from None
+    if get_token() is None:
+        raise ValueError("--push-to-hub needs a Hugging Face token: run `hf auth login` or set HF_TOKEN.")

@@ -1,0 +1,267 @@
+"""What differs between the VAE, the GAN and the classifier: optimizers, one step, evaluation, samples."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.data import ImageData
+from genlab.models.gan import GAN, discriminator_loss, generator_loss, recalibrate_batchnorm
+from genlab.models.vae import VAE, negative_elbo_terms
+from genlab.training.config import TrainConfig, autocast, randn
+from genlab.training.distributed import Dist, ddp
+
+
+class Task:
+    """What differs between the three models: optimizers, one step, evaluation, samples."""
+
+    kind = ""
+    metric_keys: tuple[str, ...] = ()
+
+    def __init__(self, model: nn.Module, tc: TrainConfig, device: torch.device, d: Dist) -> None:
+        self.model, self.tc, self.device, self.d = model, tc, device, d
+
+    def amp(self) -> contextlib.AbstractContextManager:
+        """Wrap forward passes only; losses are computed in float32 outside it."""
+        return autocast(self.device, self.tc.mixed_precision)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def wrap(self) -> None:
+        """Wrap the trained modules for DistributedDataParallel when there are several ranks."""
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self, test: ImageData) -> dict[str, Any]:
+        return {}
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors besides the model and optimizers that `--resume` needs."""
+        return {}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Take back what `extra_state` saved."""
+
+    def public_model(self) -> nn.Module:
+        """The model written to model.safetensors (the trained one, unless a task says otherwise)."""
+        return self.model
+
+    @torch.no_grad()
+    def samples(self) -> torch.Tensor | None:
+        return None
+
+
+def _batches(n: int, batch_size: int) -> range:
+    return range(0, n, batch_size)
+
+
+class VAETask(Task):
+    kind = "vae"
+
+    def optimizers(self):
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr)
+        return {"model": self.opt}
+
+    def wrap(self):
+        self.forward = ddp(self.model, self.device) if self.d.world_size > 1 else self.model
+
+    def step(self, x, y, g):
+        with self.amp():
+            logits, mu, logvar = self.forward(x, g)
+        loss = negative_elbo_terms(logits.float(), x, mu.float(), logvar.float(), self.model.config.beta)
+        self.opt.zero_grad(set_to_none=True)
+        loss.total.backward()
+        self.opt.step()
+        return {"loss": loss.total, "reconstruction": loss.reconstruction, "kl": loss.kl}
+
+    @torch.no_grad()
+    def evaluate(self, test):
+        model: VAE = self.model
+        model.eval()
+        g = torch.Generator().manual_seed(1234)
+        totals = {"reconstruction": 0.0, "kl": 0.0}
+        kl_per_dim = torch.zeros(model.latent_dim, dtype=torch.float64)
+        for i in _batches(len(test), 500):
+            x = test.images[i:i + 500].to(self.device)
+            logits, mu, logvar = model(x, g)
+            terms = negative_elbo_terms(logits, x, mu, logvar)
+            totals["reconstruction"] += float(terms.reconstruction) * len(x)
+            totals["kl"] += float(terms.kl) * len(x)
+            kl_per_dim += (0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)).sum(0).double().cpu()
+        model.train()
+        n = len(test)
+        return {
+            "test_negative_elbo": (totals["reconstruction"] + totals["kl"]) / n,
+            "test_reconstruction": totals["reconstruction"] / n,
+            "test_kl": totals["kl"] / n,
+            "kl_per_dim": [round(v, 4) for v in (kl_per_dim / n).tolist()],
+        }
+
+    @torch.no_grad()
+    def samples(self):
+        z = torch.randn((64, self.model.latent_dim), generator=torch.Generator().manual_seed(0))
+        self.model.eval()
+        out = self.model.decode(z.to(self.device))
+        self.model.train()
+        return out
+
+
+class GANTask(Task):
+    kind = "gan"
+
+    def optimizers(self):
+        gan: GAN = self.model
+        betas = (0.5, 0.999)
+        self.opt_g = torch.optim.Adam(gan.generator.parameters(), lr=self.tc.lr, betas=betas)
+        lr_d = self.tc.lr_discriminator or self.tc.lr  # a faster D is the two-time-scale rule (TTUR)
+        self.opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=lr_d, betas=betas)
+        # A moving average of the generator's weights gives smoother, better samples than the
+        # last step's weights (Karras et al. 2018); it is what the checkpoint ships.
+        self.ema = copy.deepcopy(gan.generator).requires_grad_(False)
+        self.ema_updates = torch.zeros((), dtype=torch.int64)
+        return {"generator": self.opt_g, "discriminator": self.opt_d}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        self.ema_updates += 1
+        # Average over a short window at first, growing to 1 / (1 - ema_decay) steps.
+        n = float(self.ema_updates)
+        decay = min(self.tc.ema_decay, (1.0 + n) / (10.0 + n))
+        for p_ema, p in zip(self.ema.parameters(), self.model.generator.parameters()):
+            p_ema.lerp_(p, 1.0 - decay)
+        for b_ema, b in zip(self.ema.buffers(), self.model.generator.buffers()):
+            b_ema.copy_(b)  # replaced by the average's own statistics when shipped
+
+    def extra_state(self):
+        state = {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
+        state["ema_updates"] = self.ema_updates
+        return state
+
+    def load_extra_state(self, tensors):
+        if "ema_updates" in tensors:
+            self.ema.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
+            self.ema_updates = tensors["ema_updates"].clone()
+        else:  # a run saved before the average existed: start it from the resumed generator
+            self.ema.load_state_dict(self.model.generator.state_dict())
+
+    def _shipped_generator(self) -> nn.Module:
+        """The moving average with BatchNorm statistics of its own (computed once per step count)."""
+        if getattr(self, "_shipped_at", None) != int(self.ema_updates):
+            self._shipped = recalibrate_batchnorm(copy.deepcopy(self.ema), seed=self.tc.seed).eval()
+            self._shipped_at = int(self.ema_updates)
+        return self._shipped
+
+    def public_model(self):
+        state = self.model.state_dict()
+        state.update({f"generator.{k}": v for k, v in self._shipped_generator().state_dict().items()})
+        public = GAN(self.model.config)  # spectral norm's tensors cannot be deep-copied
+        public.load_state_dict(state)
+        return public
+
+    def wrap(self):
+        gan: GAN = self.model
+        many = self.d.world_size > 1
+        self.G = ddp(gan.generator, self.device) if many else gan.generator
+        self.D = ddp(gan.discriminator, self.device) if many else gan.discriminator
+
+    def _labels(self, n: int, g: torch.Generator) -> torch.Tensor | None:
+        k = self.model.config.num_classes
+        return torch.randint(0, k, (n,), generator=g).to(self.device) if k else None
+
+    def step(self, x, y, g):
+        cfg = self.model.config
+        b = x.shape[0]
+        real_labels = y if cfg.num_classes else None
+        fake_labels = self._labels(b, g)
+        labels = torch.cat([real_labels, fake_labels]) if cfg.num_classes else None
+        with self.amp():
+            fake = self.G(randn((b, cfg.latent_dim), g, self.device), fake_labels)
+            logits = self.D(torch.cat([x, fake.detach().to(x.dtype)]), labels)  # one pass: real then fake
+        logits = logits.float()
+        real_logits, fake_logits = logits[:b], logits[b:]
+        loss_d = discriminator_loss(real_logits, fake_logits, cfg.loss)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+
+        # The generator's loss goes through the bare discriminator: its gradients there are
+        # thrown away (zeroed before the next D step), so D's DDP wrapper must not sync them.
+        bare_d = self.model.discriminator
+        for _ in range(self.tc.generator_steps):
+            fake_labels = self._labels(b, g)
+            with self.amp():
+                fake = self.G(randn((b, cfg.latent_dim), g, self.device), fake_labels)
+                fake_logits_g = bare_d(fake, fake_labels)
+            loss_g = generator_loss(fake_logits_g.float(), cfg.loss)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
+            self._update_ema()
+        return {
+            "loss_d": loss_d, "loss_g": loss_g,
+            "d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean(),
+        }
+
+    @torch.no_grad()
+    def samples(self):
+        cfg = self.model.config
+        z = torch.randn((64, cfg.latent_dim), generator=torch.Generator().manual_seed(0)).to(self.device)
+        labels = (torch.arange(64) % cfg.num_classes).to(self.device) if cfg.num_classes else None
+        return self._shipped_generator()(z, labels)
+
+
+def random_shift(x: torch.Tensor, g: torch.Generator, max_shift: float = 2.0, max_degrees: float = 8.0) -> torch.Tensor:
+    """Augmentation: each image (B, C, H, W) shifted up to `max_shift` pixels and rotated a little."""
+    b, _, h, _ = x.shape
+    shift = (torch.rand((b, 2), generator=g) * 2 - 1) * (2 * max_shift / h)
+    angle = (torch.rand(b, generator=g) * 2 - 1) * math.radians(max_degrees)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
+
+
+class ClassifierTask(Task):
+    kind = "classifier"
+
+    def optimizers(self):
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.tc.lr, weight_decay=1e-4)
+        return {"model": self.opt}
+
+    def wrap(self):
+        self.forward = ddp(self.model, self.device) if self.d.world_size > 1 else self.model
+
+    def step(self, x, y, g):
+        x = random_shift(x, g)
+        with self.amp():
+            logits = self.forward(x)
+        logits = logits.float()
+        loss = F.cross_entropy(logits, y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss, "accuracy": (logits.argmax(1) == y).float().mean()}
+
+    @torch.no_grad()
+    def evaluate(self, test):
+        self.model.eval()
+        correct, loss = 0, 0.0
+        for i in _batches(len(test), 1000):
+            x, y = test.images[i:i + 1000].to(self.device), test.labels[i:i + 1000].to(self.device)
+            logits = self.model(x)
+            correct += int((logits.argmax(1) == y).sum())
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        self.model.train()
+        return {"test_accuracy": correct / len(test), "test_loss": loss / len(test)}
+
+
+TASKS: dict[str, type[Task]] = {"vae": VAETask, "gan": GANTask, "classifier": ClassifierTask}
