@@ -1,12 +1,16 @@
 // Genlab's in-browser decoder: runs a genlab.webdecoder export (Linear, ConvTranspose2d k4 s2 p1,
-// Conv2d k3 s1 p1, SiLU, ReLU, sigmoid, reshape) in plain typed-array loops and draws the result to a <canvas>.
+// Conv2d k3 s1 p1, SiLU, ReLU, sigmoid, reshape) and draws the result to a <canvas>.
 //
-//   const net = GenlabDecoder.build(exportJson);   // once per model
+//   const net = GenlabDecoder.build(exportJson);   // once per model; {backend: "js"} forces the fallback
 //   const image = net.decode(latent);              // Float64Array (C*H*W), CHW order, in [0, 1]
 //   GenlabDecoder.draw(canvas, image, net.outputShape);
 //
-// Activations are kept channels-last (H, W, C) between layers so the inner loops of the transposed
-// convolution run over contiguous output channels; intermediate values are float64.
+// Two backends compute the same float32 sums in different orders:
+//  - "wasm" (used when the browser has WebAssembly SIMD): the weighted layers run in the small kernel
+//    of decoder_kernel.c (its .wasm is embedded below as base64), as gathers over channels-last
+//    tensors with a zero border, on weights packed at load time; activations and the reshape run here.
+//  - "js": plain typed-array loops, a scatter that skips the zeros ReLU leaves (about half).
+// Activations are kept channels-last (H, W, C) between layers in both.
 (function () {
   "use strict";
   if (window.GenlabDecoder) return;
@@ -140,8 +144,7 @@
     };
   }
 
-  function build(spec) {
-    if (!spec || spec.format !== "genlab-webdecoder") throw new Error("not a genlab web decoder export");
+  function buildJs(spec) {
     const layers = [];
     let shape = null;  // channels-last (H, W, C) once reshaped; null while flat
     for (const l of spec.layers) {
@@ -165,6 +168,7 @@
     const input = new Float64Array(spec.latent_dim);
     const image = new Float64Array(C * H * W);
     return {
+      backend: "js",
       latentDim: spec.latent_dim,
       outputShape: spec.output_shape,
       // latent (array-like of latent_dim numbers) -> image (C*H*W) in CHW order, values in [0, 1].
@@ -178,6 +182,221 @@
         return image;
       },
     };
+  }
+
+
+  // -- the WebAssembly SIMD backend -----------------------------------------------------------------
+
+  // decoder_kernel.wasm, built from decoder_kernel.c by tools/build_decoder_kernel.py.
+  // kernel: Debian clang version 14.0.6, 8379 bytes (tools/build_decoder_kernel.py; do not edit)
+  const KERNEL_WASM = "AGFzbQEAAAABIQJgD39/f39/f39/f39/f39/fwBgC39/f39/f39/f39/AAIPAQNlbnYGbWVtb3J5AgACAwUEAAEBAQQFAXABAQEGDwJ/AUGAiAQLfwBBgIgECwcWAgRjb252AAALX19oZWFwX2Jhc2UDAQrFQASsFwUWfwF9AXsRfwF9IAUgBGwhD0EAIRACQCAIQRBIDQACQCAMQQFIDQAgAkECdCERIAtBAnQhEkEAIRMgD0EEdEECdCEUIAkhFUEQIRYDQCAWIRAgByATQQJ0aiEXIAAhEyAVIRYgDCEYA0AgEyABIAMgBCAFIAYgFyAWIAogDSAOEIGAgIAAIBMgEWohEyAWIBJqIRYgGEF/aiIYDQALIBVBwABqIRUgBiAUaiEGIBAhEyAQQRBqIhYgCEwNAAwCCwsgCEEfIAhBH0obIhNB8P///wdxIRAgBiAPIBNBAnRBQHFsaiEGCwJAAkAgEEEIciITIAhMDQAgECEVDAELAkAgDEEBSA0AIAJBAnQhESALQQJ0IRIgCSAQQQJ0aiEUIA9BA3RBAnQhGQNAIBMhFSAHIBBBAnRqIRcgACETIBQhFiAMIRgDQCATIAEgAyAEIAUgBiAXIBYgCiANIA4QgoCAgAAgEyARaiETIBYgEmohFiAYQX9qIhgNAAsgFEEgaiEUIAYgGWohBiAVIRAgFUEIaiITIAhMDQAMAgsLIBMgEEF3cyAQQRBqIhYgCEEBaiIYIBYgGEobaiIWQXhxaiEVIAYgDyAWQQJ0QSBqQWBxbGohBgsCQAJAIBVBBGoiEyAITA0AIBUhGgwBCwJAIAxBAUgNACACQQJ0IREgC0ECdCESIAkgFUECdGohECAPQQJ0QQJ0IRQDQCATIRogByAVQQJ0aiEXIAAhEyAQIRYgDCEYA0AgEyABIAMgBCAFIAYgFyAWIAogDSAOEIOAgIAAIBMgEWohEyAWIBJqIRYgGEF/aiIYDQALIBBBEGohECAGIBRqIQYgGiEVIBpBBGoiEyAITA0ADAILCyAVIBVBCGoiEyAIQQFqIhYgEyAWShsgFWtBe2oiE0F8cWpBBGohGiAGIA8gE0ECdEEQakFwcWxqIQYLAkAgGiAITg0AIAxBAUgNACANQQFIDQACQCAEQQBKDQAgDUEDSyAKQQFGcSEGIApBBHQhFyAKQQZ0IQ8gC0ECdCEbIA1BA3EhHCANQXxxIR0gCSAaQQJ0Ih5qIR8gCSAaIApBDGxqQQJ0aiEgIAkgGiAKQQJ0IhFqQQJ0aiEhIAkgGiAKQQN0akECdGohIiANQXxqIiNBAnZBAWoiE0H8////B3EhJCATQQNxIQEDQEMAAAAAIAcgGkECdGoqAgBDAAAAAJIiJSAlQwAAAABdGyAlIA4bIiX9EyEmQQAhBCAJIQMgHyEVICAhFCAhIRkgIiEnQQAhKANAQQAhFgJAAkAgBkUNAEEAIRYCQCAjQQxJDQBBACETICQhGEEAIRYDQCAVIBNqICb9CwIAIBkgE2ogJv0LAgAgJyATaiAm/QsCACAUIBNqICb9CwIAIBMgD2ohEyAWQRBqIRYgGEF8aiIYDQALCwJAIAFFDQAgHyAEIAogFmxqQQJ0aiETIAEhFgNAIBMgJv0LAgAgEyAXaiETIBZBf2oiFg0ACwsgHSEWIB0gDUYNAQsgFkF/cyANaiESAkAgHEUNACAfIAQgCiAWbGpBAnRqIRMgHCEYA0AgEyAlOAIAIBMgEWohEyAWQQFqIRYgGEF/aiIYDQALCyASQQNJDQAgDSAWayEYIAkgBCAKIBZsakECdGohEiADIAogFkEBamxBAnRqIRAgAyAKIBZBAmpsQQJ0aiEFIAMgCiAWQQNqbEECdGohFiAeIRMDQCASIBNqICU4AgAgECATaiAlOAIAIAUgE2ogJTgCACAWIBNqICU4AgAgEyAXaiETIBhBfGoiGA0ACwsgAyAbaiEDIAQgC2ohBCAVIBtqIRUgFCAbaiEUIBkgG2ohGSAnIBtqIScgKEEBaiIoIAxHDQALIAlBBGohCSAfQQRqIR8gIEEEaiEgICFBBGohISAiQQRqISIgGkEBaiIaIAhHDQAMAgsLIA1BA0sgCkEBRnEhKSAKQQR0IR4gCkEGdCEiIAtBAnQhKiABQQJ0ISMgAkECdCErIAVBAnQhJyANQQNxISwgDUF8cSEtIAkgGkECdCIuaiEvIAVBA3EiKEECdCEUIA9BAnQhMCAJIBogCkEMbGpBAnRqITEgCSAaIApBAnQiJGpBAnRqITIgCSAaIApBA3RqQQJ0aiEzIA1BfGoiNEECdkEBaiITQfz///8HcSE1IBNBA3EhNiAJITcDQCAHIBpBAnQiE2oqAgAhOCAJIBNqIR0CQAJAIAVBBEgNAEEAISAgACEhA0AgICALbCEfICEhD0EAIRwDQP0MAAAAAAAAAAAAAAAAAAAAACEmQwAAAAAhJUEAIRkgBiEVA0AgDyADIBlBAnRqKAIAQQJ0IhtqIRMgFSEWQQAhGANAICYgE/0AAAAgFv0AAAD95gH95AEhJiAYQQhqIRcgE0EQaiISIRMgFkEQaiIQIRYgGEEEaiIRIRggFyAFTA0ACwJAIBEgBU4NACARQX9zIAVqIRYCQCAoRQ0AQQAhEwNAIBIgE2oqAgAgECATaioCAJQgJZIhJSARQQFqIREgFCATQQRqIhNHDQALCyAWQQNJDQAgEUECdCETIAUgEWshFyAPIBtqIREDQCARIBNqIhZBDGoqAgAgFSATaiIYQQxqKgIAlCAWQQhqKgIAIBhBCGoqAgCUIBZBBGoqAgAgGEEEaioCAJQgFioCACAYKgIAlCAlkpKSkiElIBNBEGohEyAXQXxqIhcNAAsLIBUgJ2ohFSAZQQFqIhkgBEcNAAsgHSAcIApsIB9qQQJ0akMAAAAAIDggJv0fACAm/R8BkiAm/R8CICb9HwOSkpIgJZIiJSAlQwAAAABdGyAlIA4bOAIAIA8gI2ohDyAcQQFqIhwgDUcNAAsgISAraiEhICBBAWoiICAMRw0ADAILCyA4QwAAAACSITgCQCAFQQFIDQBBACEZA0AgGSALbCEQIAAgGSACbEECdGohFUEAIRIDQCAVIBIgAWxBAnRqIRFDAAAAACElIAMhFiAGIRMgBCEYA0AgESAWKAIAQQJ0aiIXKgIAIBMqAgCUICWSISUCQCAFQQFGDQAgFyoCBCATQQRqKgIAlCAlkiElIAVBAkYNACAXKgIIIBNBCGoqAgCUICWSISULIBZBBGohFiATICdqIRMgGEF/aiIYDQALIB0gEiAKbCAQakECdGpDAAAAACA4ICWSIiUgJUMAAAAAXRsgJSAOGzgCACASQQFqIhIgDUcNAAsgGUEBaiIZIAxHDQAMAgsLQwAAAAAgOCA4QwAAAABdGyA4IA4bIiX9EyEmQQAhGyA3IRwgLyEQIDEhFSAyIRkgMyEPQQAhHQNAQQAhFgJAAkAgKUUNAEEAIRYCQCA0QQxJDQBBACETIDUhGEEAIRYDQCAQIBNqICb9CwIAIBkgE2ogJv0LAgAgDyATaiAm/QsCACAVIBNqICb9CwIAIBMgImohEyAWQRBqIRYgGEF8aiIYDQALCwJAIDZFDQAgLyAbIAogFmxqQQJ0aiETIDYhFgNAIBMgJv0LAgAgEyAeaiETIBZBf2oiFg0ACwsgLSEWIC0gDUYNAQsgFkF/cyANaiEXAkAgLEUNACAvIBsgCiAWbGpBAnRqIRMgLCEYA0AgEyAlOAIAIBMgJGohEyAWQQFqIRYgGEF/aiIYDQALCyAXQQNJDQAgDSAWayEYIDcgGyAKIBZsakECdGohFyAcIAogFkEBamxBAnRqIREgHCAKIBZBAmpsQQJ0aiESIBwgCiAWQQNqbEECdGohFiAuIRMDQCAXIBNqICU4AgAgESATaiAlOAIAIBIgE2ogJTgCACAWIBNqICU4AgAgEyAeaiETIBhBfGoiGA0ACwsgHCAqaiEcIBsgC2ohGyAQICpqIRAgFSAqaiEVIBkgKmohGSAPICpqIQ8gHUEBaiIdIAxHDQALCyA3QQRqITcgL0EEaiEvIDFBBGohMSAyQQRqITIgM0EEaiEzIAYgMGohBiAaQQFqIhogCEcNAAsLC5IQBQt/EHsGfwd7AX9BACELAkAgCUEESA0AAkAgA0EBSA0AIAFBBHQhDCAAIAFBAnRqIQ0gACABQQN0aiEOIAAgAUEMbGohD0EAIRAgCEEBdEECdCERIAhBA2xBAnQhEiAAIRNBBCEUA0AgFCELIAcgECAIbEECdGohFSAG/QACMCEWIAb9AAIgIRcgBv0AAhAhGCAG/QACACEZAkACQCAEQQFODQAgFiEaIBchGyAYIRwgGSEdIBYhHiAXIR8gGCEgIBkhISAWISIgFyEjIBghJCAZISUMAQtBACEmIBYhGiAXIRsgGCEcIBkhHSAWIR4gFyEfIBghICAZISEgFiEiIBchIyAYISQgGSElIAUhEANAIAIgJkECdGooAgBBAnQhFCATIScgDSEoIA4hKSAPISogBCErA0AgKiAUav0JAgD9DAAAAAAAAAAAAAAAAAAAAAAiLP3kASAs/Q0AAQIDAAECAwABAgMAAQIDIi0gEEEwav0AAgAiLv3mASAW/eQBIRYgLSAQQSBq/QACACIv/eYBIBf95AEhFyAtIBBBEGr9AAIAIjD95gEgGP3kASEYICkgFGr9CQIAICz95AEgLP0NAAECAwABAgMAAQIDAAECAyIxIC795gEgGv3kASEaIDEgL/3mASAb/eQBIRsgMSAw/eYBIBz95AEhHCAoIBRq/QkCACAs/eQBICz9DQABAgMAAQIDAAECAwABAgMiMiAu/eYBIB795AEhHiAyIC/95gEgH/3kASEfIDIgMP3mASAg/eQBISAgJyAUav0JAgAgLP3kASAs/Q0AAQIDAAECAwABAgMAAQIDIiwgLv3mASAi/eQBISIgLCAv/eYBICP95AEhIyAsIDD95gEgJP3kASEkICdBBGohJyAoQQRqISggKUEEaiEpICpBBGohKiAtIBD9AAIAIi795gEgGf3kASEZIDEgLv3mASAd/eQBIR0gMiAu/eYBICH95AEhISAsIC795gEgJf3kASElIBBBwABqIjMhECArQX9qIisNAAsgMyEQICZBAWoiJiADRw0ACwsgFSAi/QwAAAAAAAAAAAAAAAAAAAAAIiz96wEgIiAKG/0LAjAgFSAjICz96wEgIyAKG/0LAiAgFSAkICz96wEgJCAKG/0LAhAgFSAlICz96wEgJSAKG/0LAgAgFSAIQQJ0aiIQIB4gLP3rASAeIAob/QsCMCAQIB8gLP3rASAfIAob/QsCICAQICAgLP3rASAgIAob/QsCECAQICEgLP3rASAhIAob/QsCACAVIBFqIhAgGiAs/esBIBogChv9CwIwIBAgGyAs/esBIBsgChv9CwIgIBAgHCAs/esBIBwgChv9CwIQIBAgHSAs/esBIB0gChv9CwIAIBUgEmoiECAWICz96wEgFiAKG/0LAjAgECAXICz96wEgFyAKG/0LAiAgECAYICz96wEgGCAKG/0LAhAgECAZICz96wEgGSAKG/0LAgAgEyAMaiETIA0gDGohDSAOIAxqIQ4gDyAMaiEPIAshECALQQRqIhQgCUwNAAwCCwsgCEECdCEnIAhBBHQhKUEAISggByEQA0AgBv0AAgAhMCAG/QACECEvIAb9AAIgIS4gEEEwaiAG/QACMCIt/QwAAAAAAAAAAAAAAAAAAAAAIiz96wEgLSAKGyIt/QsCACAQQSBqIC4gLP3rASAuIAobIi79CwIAIBBBEGogLyAs/esBIC8gChsiL/0LAgAgECAwICz96wEgMCAKGyIs/QsCACAQICdqIhRBMGogLf0LAgAgFEEgaiAu/QsCACAUQRBqIC/9CwIAIBQgLP0LAgAgFCAnaiIUQTBqIC39CwIAIBRBIGogLv0LAgAgFEEQaiAv/QsCACAUICz9CwIAIBQgJ2oiFEEwaiAt/QsCACAUQSBqIC79CwIAIBRBEGogL/0LAgAgFCAs/QsCACAQIClqIRAgKEEIaiEUIChBBGoiCyEoIBQgCUwNAAsLAkAgCyAJTg0AAkAgA0EBSA0AIARBAUgNACABQQJ0ITMgACALIAFsQQJ0aiEqA0AgCyAIbCErIAb9AAIwIS0gBv0AAiAhLiAG/QACECEvIAb9AAIAITBBACEpIAUhEANAICogAiApQQJ0aigCAEECdGohFCAEIScDQCAU/QkCAP0MAAAAAAAAAAAAAAAAAAAAACIx/eQBICz9DQABAgMAAQIDAAECAwABAgMiLCAQQTBq/QACAP3mASAt/eQBIS0gLCAQQSBq/QACAP3mASAu/eQBIS4gLCAQQRBq/QACAP3mASAv/eQBIS8gFEEEaiEUICwgEP0AAgD95gEgMP3kASEwIBBBwABqIighECAnQX9qIicNAAsgKCEQIClBAWoiKSADRw0ACyAHICtBAnRqIhAgLSAx/esBIC0gChv9CwIwIBAgLiAx/esBIC4gChv9CwIgIBAgLyAx/esBIC8gChv9CwIQIBAgMCAx/esBIDAgChv9CwIAICogM2ohKiALQQFqIgsgCUcNAAwCCwsgCEECdCEnIAkgC2shFCAHIAsgCGxBAnRqIRADQCAG/QACACEtIAb9AAIQIS4gBv0AAiAhLyAQQTBqIAb9AAIwIjD9DAAAAAAAAAAAAAAAAAAAAAAiLP3rASAwIAob/QsCACAQQSBqIC8gLP3rASAvIAob/QsCACAQQRBqIC4gLP3rASAuIAob/QsCACAQIC0gLP3rASAtIAob/QsCACAQICdqIRAgFEF/aiIUDQALCwvhDAULfwh7Bn8GewF/QQAhCwJAIAlBBEgNAAJAIANBAUgNACABQQR0IQwgACABQQJ0aiENIAAgAUEDdGohDiAAIAFBDGxqIQ9BACEQIAhBAXRBAnQhESAIQQNsQQJ0IRIgACETQQQhFANAIBQhCyAHIBAgCGxBAnRqIRUgBv0AAhAhFiAG/QACACEXAkACQCAEQQFODQAgFyEYIBYhGSAXIRogFiEbIBchHCAWIR0MAQtBACEeIBchGCAWIRkgFyEaIBYhGyAXIRwgFiEdIAUhEANAIAIgHkECdGooAgBBAnQhFCATIR8gDSEgIA4hISAPISIgBCEjA0AgIiAUav0JAgD9DAAAAAAAAAAAAAAAAAAAAAAiJP3kASAk/Q0AAQIDAAECAwABAgMAAQIDIiUgEEEQav0AAgAiJv3mASAd/eQBIR0gISAUav0JAgAgJP3kASAk/Q0AAQIDAAECAwABAgMAAQIDIicgJv3mASAW/eQBIRYgICAUav0JAgAgJP3kASAk/Q0AAQIDAAECAwABAgMAAQIDIiggJv3mASAZ/eQBIRkgHyAUav0JAgAgJP3kASAk/Q0AAQIDAAECAwABAgMAAQIDIikgJv3mASAb/eQBIRsgH0EEaiEfICBBBGohICAhQQRqISEgIkEEaiEiICUgEP0AAgAiJP3mASAX/eQBIRcgJyAk/eYBIBj95AEhGCAoICT95gEgGv3kASEaICkgJP3mASAc/eQBIRwgEEEgaiIqIRAgI0F/aiIjDQALICohECAeQQFqIh4gA0cNAAsLIBUgG/0MAAAAAAAAAAAAAAAAAAAAACIk/esBIBsgChv9CwIQIBUgHCAk/esBIBwgChv9CwIAIBUgCEECdGoiECAZICT96wEgGSAKG/0LAhAgECAaICT96wEgGiAKG/0LAgAgFSARaiIQIBYgJP3rASAWIAob/QsCECAQIBggJP3rASAYIAob/QsCACAVIBJqIhAgHSAk/esBIB0gChv9CwIQIBAgFyAk/esBIBcgChv9CwIAIBMgDGohEyANIAxqIQ0gDiAMaiEOIA8gDGohDyALIRAgC0EEaiIUIAlMDQAMAgsLIAhBAnQhFCAIQQR0ISFBACEfIAchEANAIAb9AAIAISYgEEEQaiAG/QACECIk/QwAAAAAAAAAAAAAAAAAAAAAIhb96wEgJCAKGyIk/QsCACAQICYgFv3rASAmIAobIib9CwIAIBAgFGoiIEEQaiAk/QsCACAgICb9CwIAICAgFGoiIEEQaiAk/QsCACAgICb9CwIAICAgFGoiIEEQaiAk/QsCACAgICb9CwIAIBAgIWohECAfQQhqISAgH0EEaiILIR8gICAJTA0ACwsCQCALIAlODQACQCADQQFIDQAgBEEBSA0AIAFBAnQhKiAAIAsgAWxBAnRqISIDQCALIAhsISMgBv0AAhAhJCAG/QACACEmQQAhISAFIRADQCAiIAIgIUECdGooAgBBAnRqIRQgBCEfA0AgFP0JAgD9DAAAAAAAAAAAAAAAAAAAAAAiF/3kASAk/Q0AAQIDAAECAwABAgMAAQIDIhYgEEEQav0AAgD95gEgJP3kASEkIBRBBGohFCAWIBD9AAIA/eYBICb95AEhJiAQQSBqIiAhECAfQX9qIh8NAAsgICEQICFBAWoiISADRw0ACyAHICNBAnRqIhAgJCAX/esBICQgChv9CwIQIBAgJiAX/esBICYgChv9CwIAICIgKmohIiALQQFqIgsgCUcNAAwCCwsgC0F/cyEQAkAgCUEBcUUNACAG/QACACEkIAcgCyAIbEECdGoiFCAG/QACECIm/QwAAAAAAAAAAAAAAAAAAAAAIhb96wEgJiAKG/0LAhAgFCAkIBb96wEgJCAKG/0LAgAgC0EBciELCyAQQQAgCWtGDQAgCEEDdCEfIAkgC2shECALIAhsQQJ0ISAgCCALQQFqbEECdCEhA0AgBv0AAgAhJiAHICBqIhRBEGogBv0AAhAiFv0MAAAAAAAAAAAAAAAAAAAAACIk/esBIBYgChv9CwIAIBQgJiAk/esBICYgChv9CwIAIAb9AAIAISYgByAhaiIUQRBqIAb9AAIQIhYgJP3rASAWIAob/QsCACAUICYgJP3rASAmIAob/QsCACAHIB9qIQcgEEF+aiIQDQALCwudDAULfwR7Bn8CewF/QQAhCwJAIAlBBEgNAAJAIANBAUgNACABQQR0IQwgACABQQJ0aiENIAAgAUEDdGohDiAAIAFBDGxqIQ9BACEQIAhBAXRBAnQhESAIQQNsQQJ0IRIgACETQQQhFANAIBQhCyAHIBAgCGxBAnRqIRUgBv0AAgAhFgJAAkAgBEEBTg0AIBYhFyAWIRggFiEZDAELQQAhGiAWIRcgFiEYIBYhGSAFIRQDQCACIBpBAnRqKAIAQQJ0IRAgEyEbIA0hHCAOIR0gDyEeIAQhHwNAIB4gEGr9CQIA/QwAAAAAAAAAAAAAAAAAAAAAIiD95AEgIP0NAAECAwABAgMAAQIDAAECAyAU/QACACIh/eYBIBb95AEhFiAdIBBq/QkCACAg/eQBICD9DQABAgMAAQIDAAECAwABAgMgIf3mASAX/eQBIRcgHCAQav0JAgAgIP3kASAg/Q0AAQIDAAECAwABAgMAAQIDICH95gEgGP3kASEYIBsgEGr9CQIAICD95AEgIP0NAAECAwABAgMAAQIDAAECAyAh/eYBIBn95AEhGSAbQQRqIRsgHEEEaiEcIB1BBGohHSAeQQRqIR4gFEEQaiIiIRQgH0F/aiIfDQALICIhFCAaQQFqIhogA0cNAAsLIBUgGf0MAAAAAAAAAAAAAAAAAAAAACIg/esBIBkgChv9CwIAIBUgCEECdGogGCAg/esBIBggChv9CwIAIBUgEWogFyAg/esBIBcgChv9CwIAIBUgEmogFiAg/esBIBYgChv9CwIAIBMgDGohEyANIAxqIQ0gDiAMaiEOIA8gDGohDyALIRAgC0EEaiIUIAlMDQAMAgsLIAhBAnQhHCAIQQN0IR0gCEEMbCEeIAhBBHQhH0EAIRQgByEQA0AgECAG/QACACIg/QwAAAAAAAAAAAAAAAAAAAAA/esBICAgChsiIP0LAgAgECAcaiAg/QsCACAQIB1qICD9CwIAIBAgHmogIP0LAgAgECAfaiEQIBRBCGohGyAUQQRqIgshFCAbIAlMDQALCwJAIAsgCU4NAAJAIANBAUgNACAEQQFIDQAgAUECdCEOIARBAXEhH0EAIARBfnFrIRwgACALIAFsQQJ0aiEiA0AgCyAIbCENIAAgCyABbEECdGohGiAG/QACACEgQQAhHSAFIRADQCACIB1BAnRqKAIAQQJ0IR5BACEUAkAgBEEBRg0AICIgHmohFEEAIRsDQCAUQQRq/QkCAP0MAAAAAAAAAAAAAAAAAAAAACIh/eQBICD9DQABAgMAAQIDAAECAwABAgMgEEEQav0AAgD95gEgFP0JAgAgIf3kASAg/Q0AAQIDAAECAwABAgMAAQIDIBD9AAIA/eYBICD95AH95AEhICAQQSBqIRAgFEEIaiEUIBwgG0F+aiIbRw0AC0EAIBtrIRQLAkAgH0UNACAaIB5qIBRBAnRq/QkCAP0MAAAAAAAAAAAAAAAAAAAAAP3kASAg/Q0AAQIDAAECAwABAgMAAQIDIBD9AAIA/eYBICD95AEhICAQQRBqIRALIB1BAWoiHSADRw0ACyAHIA1BAnRqICD9DAAAAAAAAAAAAAAAAAAAAAD96wEgICAKG/0LAgAgIiAOaiEiIAtBAWoiCyAJRw0ADAILCyALQX9zIAlqIRwCQCAJQQNxIhRFDQAgCEECdCEbIAcgCyAIbEECdGohEANAIBAgBv0AAgAiIP0MAAAAAAAAAAAAAAAAAAAAAP3rASAgIAob/QsCACAQIBtqIRAgC0EBaiELIBRBf2oiFA0ACwsgHEEDSQ0AIAhBBHQhFCAJIAtrIRAgCyAIbEECdCEbIAggC0EBamxBAnQhHCAIIAtBAmpsQQJ0IR0gCCALQQNqbEECdCEeA0AgByAbaiAG/QACACIh/QwAAAAAAAAAAAAAAAAAAAAAIiD96wEgISAKG/0LAgAgByAcaiAG/QACACIhICD96wEgISAKG/0LAgAgByAdaiAG/QACACIhICD96wEgISAKG/0LAgAgByAeaiAG/QACACIhICD96wEgISAKG/0LAgAgByAUaiEHIBBBfGoiEA0ACwsL";
+
+  let kernelModule;  // the compiled kernel; null where this browser cannot run it; undefined: not tried
+  let kernelError = null;
+
+  function kernelBytes() {
+    const bin = atob(KERNEL_WASM);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return bytes;
+  }
+
+  // The compiled kernel, or null without WebAssembly SIMD. Compiled in the background when this
+  // script loads, and here synchronously if a model is built before that is done.
+  function kernel() {
+    if (kernelModule === undefined) {
+      try {
+        const bytes = kernelBytes();
+        kernelModule = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+        if (!kernelModule) kernelError = "this browser has no WebAssembly SIMD";
+      } catch (err) {
+        kernelModule = null;
+        kernelError = String(err);
+      }
+    }
+    return kernelModule;
+  }
+
+  if (typeof WebAssembly === "object" && KERNEL_WASM) {
+    try {
+      const bytes = kernelBytes();
+      if (WebAssembly.validate(bytes))
+        WebAssembly.compile(bytes).then((m) => { if (!kernelModule) kernelModule = m; }, () => {});
+    } catch (err) { /* kernel() reports it */ }
+  }
+
+  // Weights (t, ci, co) -> the kernel's packing: channel blocks of 16, then 8, then 4 as
+  // [block][t][ci][lane], then each remaining channel as [t][ci] (see decoder_kernel.c).
+  function packWeights(ntaps, cin, cout, get) {
+    const out = new Float32Array(ntaps * cin * cout);
+    let i = 0, co = 0;
+    for (const width of [16, 8, 4])
+      for (; co + width <= cout; co += width)
+        for (let t = 0; t < ntaps; t++)
+          for (let ci = 0; ci < cin; ci++)
+            for (let lane = 0; lane < width; lane++) out[i++] = get(t, ci, co + lane);
+    for (; co < cout; co++)
+      for (let t = 0; t < ntaps; t++)
+        for (let ci = 0; ci < cin; ci++) out[i++] = get(t, ci, co);
+    return out;
+  }
+
+  const ACTIVATIONS = {
+    silu: (v) => v / (1 + Math.exp(-v)),
+    relu: (v) => (v > 0 ? v : 0),
+    sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+  };
+
+  function buildWasm(spec, module) {
+    const memory = new WebAssembly.Memory({ initial: 2 });
+    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    const conv = exports.conv;
+    let top = exports.__heap_base.value;  // bytes; below it lies the kernel's (unused) stack
+    const contents = [];  // [byte offset, typed array] written once the memory has its size
+    function reserve(bytes) {
+      top = (top + 63) & ~63;
+      const at = top;
+      top += bytes;
+      return at;
+    }
+    function place(array) {
+      const at = reserve(array.byteLength);
+      contents.push([at, array]);
+      return at;
+    }
+    // A channels-last tensor (H, W, C) with a zero border of `pad` pixels, which stays zero: the
+    // layers write only the interior. Offsets are in floats; `at` is its first float.
+    function tensor(H, W, C, pad) {
+      const rowFloats = (W + 2 * pad) * C;
+      const at = reserve((H + 2 * pad) * rowFloats * 4) / 4;
+      return { H, W, C, pad, at, rowFloats, origin: at + pad * rowFloats + pad * C };
+    }
+    // Does the next layer after `index`, past activations, read its input with a zero border?
+    function bordered(index) {
+      for (let j = index + 1; j < spec.layers.length; j++) {
+        const t = spec.layers[j].type;
+        if (!(t in ACTIVATIONS)) return t === "conv2d" || t === "conv_transpose2d";
+      }
+      return false;
+    }
+    const bias = (l, n) => place(l.bias ? fromBase64(l.bias, n) : new Float32Array(n));
+
+    const steps = [];  // run in order by decode(); kernel steps have a `relu` flag a ReLU may set
+    let f32 = null;  // view of the memory, made once it has grown
+    const input = tensor(1, 1, spec.latent_dim, 0);
+    let h = input, flat = true;
+    spec.layers.forEach((l, index) => {
+      const pad = bordered(index) ? 1 : 0;
+      if (l.type === "linear") {
+        if (!flat || l.in_features !== h.C) throw new Error(`linear expects ${l.in_features} inputs`);
+        const nIn = l.in_features, nOut = l.out_features;
+        const src = fromBase64(l.weight, nIn * nOut);  // (out, in)
+        const w = place(packWeights(1, nIn, nOut, (t, ci, co) => src[co * nIn + ci]));
+        const b = bias(l, nOut), taps = place(Int32Array.of(0));
+        const x = h, y = tensor(1, 1, nOut, 0);
+        steps.push({ relu: 0, run() { conv(x.at * 4, 0, 0, taps, 1, nIn, w, b, nOut, y.at * 4, 0, 0, 1, 1, this.relu); } });
+        h = y;
+      } else if (l.type === "reshape") {
+        const [c, hh, ww] = l.shape;
+        if (!flat || c * hh * ww !== h.C) throw new Error(`cannot reshape ${h.C} values to ${l.shape}`);
+        const x = h, y = tensor(hh, ww, c, pad);
+        steps.push({ run() {  // CHW -> channels-last, inside the border
+          for (let ch = 0; ch < c; ch++)
+            for (let r = 0; r < hh; r++) {
+              const from = x.at + (ch * hh + r) * ww, to = y.origin + r * y.rowFloats + ch;
+              for (let col = 0; col < ww; col++) f32[to + col * c] = f32[from + col];
+            }
+        } });
+        h = y;
+        flat = false;
+      } else if (l.type === "conv2d" || l.type === "conv_transpose2d") {
+        const transposed = l.type === "conv_transpose2d";
+        const cin = h.C, cout = l.out_channels, K = transposed ? 4 : 3;
+        if (flat || l.in_channels !== cin) throw new Error(`${l.type} expects ${l.in_channels} channels, got ${cin}`);
+        if (h.pad !== 1) throw new Error(`${l.type} needs a bordered input`);
+        const src = fromBase64(l.weight, cin * cout * K * K);
+        const b = bias(l, cout), x = h;
+        const y = transposed ? tensor(2 * x.H, 2 * x.W, cout, pad) : tensor(x.H, x.W, cout, pad);
+        // Kernel calls: an output block (every pixel, or one parity class of a transposed convolution)
+        // and its taps: (ky, kx) with the input offset (dy, dx) they read, relative to the output.
+        const calls = [];
+        if (!transposed) {
+          const taps = [];
+          for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) taps.push([ky, kx, ky - 1, kx - 1]);
+          calls.push({ taps, weight: (ky, kx, ci, co) => src[((co * cin + ci) * 3 + ky) * 3 + kx],
+                       y0: y.origin, ypix: cout, yrow: y.rowFloats });
+        } else {
+          // oy = 2 iy - 1 + ky: output row 2m + py reads input rows m + (py + 1 - ky) / 2 for the ky of
+          // parity (py + 1) % 2, and the same across.
+          for (let py = 0; py < 2; py++)
+            for (let px = 0; px < 2; px++) {
+              const taps = [];
+              for (let ky = (py + 1) % 2; ky < 4; ky += 2)
+                for (let kx = (px + 1) % 2; kx < 4; kx += 2) taps.push([ky, kx, (py + 1 - ky) / 2, (px + 1 - kx) / 2]);
+              calls.push({ taps, weight: (ky, kx, ci, co) => src[((ci * cout + co) * 4 + ky) * 4 + kx],
+                           y0: y.origin + py * y.rowFloats + px * cout, ypix: 2 * cout, yrow: 2 * y.rowFloats });
+            }
+        }
+        const placed = calls.map((c) => ({
+          ...c,
+          tapoff: place(Int32Array.from(c.taps, ([, , dy, dx]) => ((dy + 1) * x.rowFloats + (dx + 1) * cin))),
+          w: place(packWeights(c.taps.length, cin, cout, (t, ci, co) => c.weight(c.taps[t][0], c.taps[t][1], ci, co))),
+        }));
+        // The output pixel (0, 0) reads its taps around the input's bordered (1, 1), i.e. from x.at.
+        steps.push({ relu: 0, run() {
+          for (const c of placed)
+            conv(x.at * 4, cin, x.rowFloats, c.tapoff, c.taps.length, cin, c.w, b, cout,
+                 c.y0 * 4, c.ypix, c.yrow, x.H, x.W, this.relu);
+        } });
+        h = y;
+      } else if (l.type in ACTIVATIONS) {
+        const last = steps[steps.length - 1];
+        if (l.type === "relu" && last && "relu" in last && !last.relu) { last.relu = 1; return; }
+        const f = ACTIVATIONS[l.type], t = h;
+        steps.push({ run() {  // in place, on the interior only: the border stays zero
+          for (let r = 0; r < t.H; r++) {
+            const from = t.origin + r * t.rowFloats, to = from + t.W * t.C;
+            for (let i = from; i < to; i++) f32[i] = f(f32[i]);
+          }
+        } });
+      } else throw new Error(`unknown layer type ${l.type}`);
+    });
+    const [C, H, W] = spec.output_shape;
+    if (flat ? h.C !== C * H * W : h.H !== H || h.W !== W || h.C !== C) throw new Error("the layers do not give the output shape");
+    const pages = Math.ceil(top / 65536);
+    if (pages > memory.buffer.byteLength / 65536) memory.grow(pages - memory.buffer.byteLength / 65536);
+    const buffer = memory.buffer;
+    f32 = new Float32Array(buffer);
+    for (const [at, array] of contents) new array.constructor(buffer, at, array.length).set(array);
+    const out = h, image = new Float64Array(C * H * W);
+    return {
+      backend: "wasm",
+      latentDim: spec.latent_dim,
+      outputShape: spec.output_shape,
+      decode(latent) {
+        if (latent.length !== spec.latent_dim) throw new Error(`latent needs ${spec.latent_dim} values`);
+        for (let i = 0; i < latent.length; i++) f32[input.at + i] = latent[i];
+        for (const step of steps) step.run();
+        if (flat) for (let i = 0; i < image.length; i++) image[i] = f32[out.at + i];
+        else
+          for (let ch = 0; ch < C; ch++)  // channels-last -> CHW
+            for (let r = 0; r < H; r++)
+              for (let col = 0; col < W; col++) image[(ch * H + r) * W + col] = f32[out.origin + r * out.rowFloats + col * C + ch];
+        return image;
+      },
+    };
+  }
+
+  // A decoder for `spec`: the WebAssembly kernel where the browser runs it, else plain JavaScript.
+  // options.backend: "auto" (default), "wasm" (an error without WebAssembly SIMD) or "js".
+  function build(spec, options) {
+    if (!spec || spec.format !== "genlab-webdecoder") throw new Error("not a genlab web decoder export");
+    const backend = (options && options.backend) || "auto";
+    if (backend === "js") return buildJs(spec);
+    const module = kernel();
+    if (module) return buildWasm(spec, module);
+    if (backend === "wasm") throw new Error(`the WebAssembly decoder cannot run here: ${kernelError}`);
+    return buildJs(spec);
   }
 
   // Draw a CHW image in [0, 1] at its own size; CSS upscales it (image-rendering: pixelated).
@@ -198,5 +417,5 @@
     ctx.putImageData(data, 0, 0);
   }
 
-  window.GenlabDecoder = { build, draw };
+  window.GenlabDecoder = { build, draw, get wasmError() { kernel(); return kernelError; } };
 })();
