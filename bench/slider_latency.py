@@ -1,24 +1,33 @@
 """Slider latency: from a slider's `input` event to the changed image on screen, in real Chromium.
 
-Compares Genlab's "Latent sliders" tab (the decoder runs in the browser and draws to a <canvas>)
-with a plain Gradio app (bench/plain_gradio_slider.py: slider -> server-side VAE decoder -> gr.Image).
-Both are dragged with real mouse events through Playwright, one move at a time (the next move
-starts once the previous image is shown), and timed inside the page:
+Every shipped VAE and GAN (checkpoints/*-vae-*, *-gan-*) in Genlab's "Latent sliders" tab (the
+decoder runs in the browser, static/decoder.js, and draws to a <canvas>), each in an app serving
+that checkpoint alone, against the plain Gradio app of bench/plain_gradio_slider.py (slider ->
+server-side VAE decoder -> gr.Image) as the anchor, all in one run and one browser. Timed inside
+the page, after warm-up, with two probes:
 
-  ours:      input event -> canvas drawn -> the next requestAnimationFrame (the frame is produced)
-  baseline:  input event -> the <img> src changed and its `load` fired -> the next requestAnimationFrame
-             (also reported: up to `load` alone)
+  synthetic: a script sets the slider's value and fires `input` (at a random phase of the frame
+             clock), then waits for the frame that shows the new image: the canvas was drawn
+             (ours) or the <img> src changed and loaded (plain Gradio), then requestAnimationFrame.
+  drag:      real mouse drags through Playwright, one move at a time (the next move starts once the
+             previous image is shown), timed from the first `input` event of the move the same way.
 
-Prints p50/p95. BENCHMARKS.md is written by bench/run.py, which measures this with the rest
-(bench/serving.py imports these functions).
+Also per model: the decode alone in the page (warm, 200 decodes) with decoder.js's WebAssembly SIMD
+kernel and with its plain JavaScript fallback (the decoder as it was before the kernel), and a fast
+drag (mouse moves sent back to back, several per frame) that counts how many frames the picture
+falls behind the slider: every `input` must be drawn before the second frame after it starts.
 
-    nice -n 10 .venv/bin/python bench/slider_latency.py                # 200 moves per app
-    nice -n 10 .venv/bin/python bench/slider_latency.py --moves 50
+Every figure comes with the machine's load average when it was measured. Writes the section
+"slider-latency" of BENCHMARKS.md (bench/report.py); bench/serving.py uses the helpers here too.
+
+    .venv/bin/python bench/slider_latency.py                    # 200 moves per probe and model
+    .venv/bin/python bench/slider_latency.py --moves 40 --no-write --models mnist-gan-32
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -59,6 +68,74 @@ RECORDER = """([sliderSelector, kind]) => {
     const box = document.querySelector('#plain-image');
     box.addEventListener('load', (e) => { if (e.target.tagName === 'IMG') finish(performance.now()); }, true);
   }
+}"""
+
+
+# In-page synthetic probe: set the slider's value, fire `input`, wait for the frame that shows the
+# new image. Resolves to {lat: [ms], timeouts, unchanged: draws whose pixels did not change}.
+SYNTHETIC = """async ([selector, kind, count, warmup]) => {
+  const slider = document.querySelector(selector);
+  const canvas = document.querySelector('.gl-canvas');
+  const plainImg = () => document.querySelector('#plain-image img');
+  const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const pixels = () => { const c = canvas.getContext('2d');
+                         return Array.from(c.getImageData(0, 0, canvas.width, canvas.height).data).join(); };
+  const renders = () => +(canvas.dataset.renders || 0);
+  const lo = +slider.min, hi = +slider.max, step = (hi - lo) / 40;
+  let value = +slider.value, dir = 1, timeouts = 0, unchanged = 0;
+  const lat = [];
+  for (let k = 0; k < count + warmup; k++) {
+    await sleep(25 + Math.random() * 17);  // idle between changes, at a random phase of the frame clock
+    if (value + dir * step > hi || value + dir * step < lo) dir = -dir;
+    value = Math.round((value + dir * step) * 100) / 100;
+    const before = kind === 'canvas' ? renders() : (plainImg() || {}).src;
+    const beforePixels = kind === 'canvas' ? pixels() : null;
+    const t0 = performance.now();
+    slider.value = String(value);
+    slider.dispatchEvent(new Event('input', { bubbles: true }));
+    let shown = false;
+    while (!shown && performance.now() - t0 < 5000) {
+      await frame();  // runs in the frame's requestAnimationFrame callbacks, before its paint
+      const img = kind === 'canvas' ? null : plainImg();
+      shown = kind === 'canvas' ? renders() > before : !!img && img.src !== before && img.complete && img.naturalWidth > 0;
+    }
+    const t = performance.now();
+    if (!shown) { timeouts += 1; continue; }
+    if (k < warmup) continue;
+    lat.push(t - t0);
+    if (kind === 'canvas' && pixels() === beforePixels) unchanged += 1;
+  }
+  return { lat, timeouts, unchanged };
+}"""
+
+# In-page record of a fast drag: every `input` of the slider (its sequence number and time), every
+# draw of the canvas (with the last input it includes) and every frame (requestAnimationFrame).
+LAG_RECORDER = """(selector) => {
+  const b = window.__lag = { inputs: [], draws: [], frames: [], seq: 0, on: true };
+  document.addEventListener('input', (e) => {
+    if (e.target.matches(selector)) { b.seq += 1; b.inputs.push(performance.now()); }
+  }, true);
+  document.querySelector('.gl-canvas').addEventListener('genlab-draw', () => b.draws.push([performance.now(), b.seq]));
+  const tick = () => { b.frames.push(performance.now()); if (b.on) requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+}"""
+
+# Decode time alone, in the page: `reps` samples of `batch` decodes of random latents (the page's
+# clock is coarse, so decodes are timed in batches); resolves to {backend, per_decode: [ms]}.
+DECODE_TIMES = """([spec, backend, reps, batch]) => {
+  const net = GenlabDecoder.build(spec, {backend});
+  let seed = 1;
+  const rand = () => { seed = (seed * 16807) % 2147483647; return (seed / 2147483647) * 6 - 3; };
+  const zs = Array.from({length: 16}, () => Array.from({length: spec.latent_dim}, rand));
+  for (let i = 0; i < 20; i++) net.decode(zs[i % 16]);
+  const perDecode = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < batch; i++) net.decode(zs[(r * batch + i) % 16]);
+    perDecode.push((performance.now() - t0) / batch);
+  }
+  return {backend: net.backend, per_decode: perDecode};
 }"""
 
 
@@ -259,35 +336,241 @@ def serve_here(which: str, path: str, port: int) -> None:
     demo.launch(server_name="127.0.0.1", server_port=port, max_file_size="10mb", **extra)
 
 
+def load_average() -> float:
+    """The machine's 1-minute load average now (other workers share its 2 cores)."""
+    return os.getloadavg()[0]
+
+
+def synthetic(page, slider_selector: str, kind: str, count: int, warmup: int) -> dict:
+    """The synthetic probe (SYNTHETIC) on the page's first `slider_selector`; latencies in ms."""
+    r = page.evaluate(SYNTHETIC, [slider_selector, kind, count, warmup])
+    return {"lat": r["lat"], "timeouts": r["timeouts"], "unchanged": r["unchanged"]}
+
+
+def fast_drag_lag(page, slider_selector: str, sweeps: int = 4, steps: int = 60) -> dict:
+    """Drag the slider end to end `sweeps` times with mouse moves sent back to back; for every
+    `input`, count the frames that start after it and before the canvas is drawn with it.
+
+    0: drawn before the next frame starts (shown in that frame); 1: drawn during the next frame's
+    animation callbacks (shown in it, one frame later); more would be a backlog."""
+    page.evaluate(LAG_RECORDER, slider_selector)
+    box = page.locator(slider_selector).first.bounding_box()
+    y, left, right = box["y"] + box["height"] / 2, box["x"] + 4, box["x"] + box["width"] - 4
+    page.mouse.move((left + right) / 2, y)
+    page.mouse.down()
+    for k in range(sweeps):
+        page.mouse.move(right if k % 2 == 0 else left, y, steps=steps)
+    page.mouse.up()
+    page.wait_for_timeout(200)
+    b = page.evaluate("() => { window.__lag.on = false; return window.__lag; }")
+    frames = np.asarray(b["frames"])
+    behind, undrawn = [], 0
+    for seq, t_in in enumerate(b["inputs"], start=1):
+        drawn = next((t for t, covered in b["draws"] if covered >= seq and t >= t_in), None)
+        if drawn is None:
+            undrawn += 1
+            continue
+        behind.append(int(((frames > t_in) & (frames < drawn)).sum()))
+    return {"inputs": len(b["inputs"]), "draws": len(b["draws"]), "frames": len(b["frames"]),
+            "max_behind": max(behind, default=0), "behind_1": sum(1 for n in behind if n == 1), "undrawn": undrawn}
+
+
+def decode_times(page, spec: dict, backend: str, reps: int = 40, batch: int = 5) -> dict:
+    """Decode time alone in the page with decoder.js's `backend` ("wasm" or "js"), ms per decode."""
+    r = page.evaluate(DECODE_TIMES, [spec, backend, reps, batch])
+    if r["backend"] != backend:
+        raise RuntimeError(f"decoder.js ran {r['backend']} instead of {backend}")
+    return {"median": float(np.median(r["per_decode"])), "n": reps * batch}
+
+
+def measure_model(browser, checkpoint: Path, moves: int, warmup: int, logs: Path, log=print) -> dict:
+    """Every probe on our sliders for `checkpoint`, in an app serving it alone."""
+    from genlab.checkpoints import load_checkpoint
+    from genlab.webdecoder import export_decoder
+
+    spec = json.loads(json.dumps(export_decoder(load_checkpoint(checkpoint).model.eval())))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "checkpoints"
+        shutil.copytree(checkpoint, root / checkpoint.name,
+                        ignore=shutil.ignore_patterns("samples", ".*", "training_state.safetensors"))
+        port = free_port()
+        with serve([__file__, "--serve", "ours", str(root), str(port)], port,
+                   logs / f"ours-{checkpoint.name}.log") as url:
+            page = open_quietly(browser, url)
+            try:
+                open_sliders(page)
+                selector = ".gl-dims input[type=range]"
+                out = {"model": checkpoint.name, "label": page.evaluate(
+                    "() => document.querySelector('.gl-dims .gl-name').textContent")}
+                out["decode_load"] = load_average()
+                out["decode"] = {b: decode_times(page, spec, b) for b in ("wasm", "js")}
+                out["page_backend"] = page.evaluate(
+                    "() => window.__genlabDecoders ? Promise.all([...window.__genlabDecoders.values()])"
+                    ".then(nets => nets.map(n => n.backend).join(',')) : 'unknown'")
+                wait_until_quiet(page)
+                out["synthetic_load"] = load_average()
+                out["synthetic"] = synthetic(page, selector, "canvas", moves, warmup)
+                wait_until_quiet(page)
+                out["drag_load"] = load_average()
+                out["drag"] = drag(page, selector, "canvas", moves, warmup)
+                wait_until_quiet(page)
+                out["lag_load"] = load_average()
+                out["lag"] = fast_drag_lag(page, selector)
+            finally:
+                page.close()
+    return out
+
+
+def measure_plain(browser, checkpoint: Path, moves: int, warmup: int, logs: Path) -> dict:
+    """Both probes on the plain Gradio slider app (bench/plain_gradio_slider.py) for `checkpoint`."""
+    port = free_port()
+    with serve([__file__, "--serve", "baseline", str(checkpoint), str(port)], port, logs / "plain-gradio.log") as url:
+        page = open_quietly(browser, url)
+        try:
+            page.wait_for_selector("#plain-image img", timeout=60_000)
+            wait_until_quiet(page)
+            selector = "#plain-slider input[type=range]"
+            out = {"model": checkpoint.name, "synthetic_load": load_average()}
+            out["synthetic"] = synthetic(page, selector, "img", moves, warmup)
+            wait_until_quiet(page)
+            out["drag_load"] = load_average()
+            out["drag"] = drag(page, selector, "img", moves, warmup)
+        finally:
+            page.close()
+    return out
+
+
+def open_sliders(page) -> None:
+    """Open the "Latent sliders" tab and wait until the panel's decoder is loaded and the page is quiet."""
+    page.get_by_role("tab", name="Latent sliders").click(timeout=300_000)
+    page.wait_for_function("() => document.querySelector('.gl-panel') && document.querySelector("
+                           "'.gl-panel').parentElement.dataset.ready === 'true'", timeout=120_000)
+    wait_until_quiet(page)
+
+
+def shipped_models(names: list[str] | None = None) -> list[Path]:
+    """checkpoints/*-vae-* and *-gan-* with weights (or the named ones)."""
+    root = REPO / "checkpoints"
+    if names:
+        return [root / n for n in names]
+    return sorted(p for pattern in ("*-vae-*", "*-gan-*") for p in root.glob(pattern)
+                  if (p / "model.safetensors").exists())
+
+
+P50_GOAL_MS, P95_GOAL_MS, PLAIN_SHARE_GOAL = 16.7, 33.0, 0.2  # one frame at 60 Hz; two; 1/5 of plain Gradio
+
+
+def report(models: list[dict], plain: dict, chromium: str, moves: int, warmup: int, command: str) -> str:
+    """The BENCHMARKS.md section: both probes for every model and the anchor, decode times, goals."""
+    from bench.report import run_stamp
+
+    def pp(r: dict) -> tuple[float, float]:
+        return percentiles(r["lat"]) if r["lat"] else (float("nan"), float("nan"))
+
+    ps50, ps95 = pp(plain["synthetic"])
+    pd50, pd95 = pp(plain["drag"])
+    rows, failures = [], []
+    for m in models:
+        s50, s95 = pp(m["synthetic"])
+        d50, d95 = pp(m["drag"])
+        share = max(s50 / ps50, d50 / pd50)
+        behind = m["lag"]["max_behind"]
+        rows.append(
+            f"| {m['model']} ({m['label']}) | {m['decode']['wasm']['median']:.2f} | {m['decode']['js']['median']:.1f} "
+            f"| {m['decode_load']:.2f} | {s50:.1f} / {s95:.1f} | {m['synthetic_load']:.2f} "
+            f"| {d50:.1f} / {d95:.1f} | {m['drag_load']:.2f} | {share:.2f} "
+            f"| {behind} ({m['lag']['inputs']} inputs, {m['lag']['draws']} draws) | {m['lag_load']:.2f} |")
+        for what, value, limit in (("synthetic p50", s50, P50_GOAL_MS), ("synthetic p95", s95, P95_GOAL_MS),
+                                   ("drag p50", d50, P50_GOAL_MS), ("drag p95", d95, P95_GOAL_MS),
+                                   ("share of plain Gradio's p50", share, PLAIN_SHARE_GOAL),
+                                   ("frames behind", behind, 1)):
+            if not value <= limit:
+                failures.append(f"{m['model']} {what} {value:.2f} (goal ≤ {limit:g})")
+        misses = m["synthetic"]["timeouts"] + m["drag"]["timeouts"] + m["lag"]["undrawn"]
+        if misses:
+            failures.append(f"{m['model']}: {misses} changes never drawn")
+    rows.append(f"| **Plain Gradio anchor** ({plain['model']}, server decode → gr.Image) | – | – | – "
+                f"| {ps50:.1f} / {ps95:.1f} | {plain['synthetic_load']:.2f} | {pd50:.1f} / {pd95:.1f} "
+                f"| {plain['drag_load']:.2f} | 1.00 | – | – |")
+    unchanged = sum(m["synthetic"]["unchanged"] for m in models)
+    text = (
+        "## Slider latency, every shipped model\n\n"
+        f"{run_stamp()} Chromium {chromium} headless, `--disable-gpu` (the CPU path), one tab at a time. "
+        f"Command: `{command}`.\n\n"
+        "Each model runs in an app serving it alone; the anchor is the plain Gradio app of "
+        "bench/plain_gradio_slider.py (every `input` goes to the server, which decodes and returns a picture). "
+        f"Timed inside the page, {warmup} warm-up changes not counted, {moves} counted per probe:\n\n"
+        "- **synthetic**: a script sets the slider's value and fires `input` at a random phase of the frame clock, "
+        "then waits for the frame that shows the new picture (canvas drawn, or `<img>` changed and loaded, then "
+        "`requestAnimationFrame`);\n"
+        "- **drag**: real mouse drags (Playwright), one move at a time, from the move's first `input` to the same point;\n"
+        "- **decode**: `net.decode` alone in the page, median ms per decode (200 decodes in batches of 5), with "
+        "decoder.js's WebAssembly SIMD kernel and with its plain JavaScript fallback, which is the decoder as it was "
+        "before the kernel;\n"
+        "- **frames behind**: a fast drag (4 sweeps, 60 mouse moves each, sent back to back); for every `input`, the "
+        "frames that start after it and before the canvas is drawn with it (0: shown in the frame it arrived in, "
+        "1: in the next one).\n\n"
+        "Load = the 1-minute load average when that probe started (2 cores shared with other work).\n\n"
+        "| Model (slider) | Decode, WASM kernel (ms) | Decode, JS fallback = before (ms) | Load "
+        "| Synthetic p50 / p95 (ms) | Load | Drag p50 / p95 (ms) | Load | p50 / plain's p50 (worse probe) "
+        "| Frames behind, max | Load |\n"
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|\n" + "\n".join(rows) + "\n\n")
+    worst = max((max(pp(m["synthetic"])[0], pp(m["drag"])[0]) for m in models), default=float("nan"))
+    worst95 = max((max(pp(m["synthetic"])[1], pp(m["drag"])[1]) for m in models), default=float("nan"))
+    text += (f"Goal for every model and both probes: p50 ≤ {P50_GOAL_MS:g} ms, p95 ≤ {P95_GOAL_MS:g} ms, p50 at most "
+             f"{PLAIN_SHARE_GOAL:g} of plain Gradio's in this run, never more than one frame behind. Slowest: p50 "
+             f"{worst:.1f} ms, p95 {worst95:.1f} ms; plain Gradio p50 {ps50:.1f} ms (synthetic), {pd50:.1f} ms (drag). ")
+    text += ("**All goals met.**" if not failures else "**Missed:** " + "; ".join(failures) + ".")
+    if unchanged:
+        text += f" ({unchanged} synthetic changes were drawn with the same pixels as before.)"
+    return text + "\n"
+
+
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--serve":
         return serve_here(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--vae", default="checkpoints/fashion-mnist-vae-16")
-    p.add_argument("--gan", default="checkpoints/mnist-gan-32", help="measured too when it exists")
-    p.add_argument("--moves", type=int, default=200)
+    p.add_argument("--models", nargs="*", help="checkpoint names (default: every shipped VAE and GAN)")
+    p.add_argument("--plain", default="checkpoints/fashion-mnist-vae-16", help="the plain Gradio app's VAE")
+    p.add_argument("--moves", type=int, default=200, help="counted changes per probe")
     p.add_argument("--warmup", type=int, default=15)
+    p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = p.parse_args()
-
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
     from playwright.sync_api import sync_playwright
 
+    command = "python bench/slider_latency.py" + "".join(f" {a}" for a in sys.argv[1:])
     logs = Path(tempfile.mkdtemp(prefix="slider-latency-"))
+    models = shipped_models(args.models)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        print(f"Chromium {browser.version}; server logs in {logs}", flush=True)
-        runs = [("Genlab sliders, in-browser decoder", "ours", REPO / args.vae)]
-        if (REPO / args.gan / "model.safetensors").exists():
-            runs.append(("Genlab sliders, in-browser decoder", "ours", REPO / args.gan))
-        runs.append(("Plain Gradio: slider -> server decode -> gr.Image", "baseline", REPO / args.vae))
-        for title, kind, ckpt in runs:
-            measure = measure_ours if kind == "ours" else measure_baseline
-            r = measure(browser, ckpt, args.moves, args.warmup, logs)
-            p50, p95 = percentiles(r["lat"])
-            l50, l95 = percentiles(r["load"])
-            print(f"{title} [{ckpt.name}]: n={len(r['lat'])} p50 {p50:.1f} ms, p95 {p95:.1f} ms "
-                  f"(until {'drawn' if kind == 'ours' else 'img load'}: p50 {l50:.1f}, p95 {l95:.1f}; "
-                  f"moves without a new image: {r['timeouts']})", flush=True)
+        chromium = browser.version
+        print(f"Chromium {chromium}; server logs in {logs}; load {load_average():.2f}", flush=True)
+        plain = measure_plain(browser, REPO / args.plain, args.moves, args.warmup, logs)
+        for probe in ("synthetic", "drag"):
+            p50, p95 = percentiles(plain[probe]["lat"])
+            print(f"plain Gradio [{plain['model']}] {probe}: p50 {p50:.1f} ms, p95 {p95:.1f} ms "
+                  f"(load {plain[probe + '_load']:.2f}, no image: {plain[probe]['timeouts']})", flush=True)
+        results = []
+        for ckpt in models:
+            r = measure_model(browser, ckpt, args.moves, args.warmup, logs)
+            results.append(r)
+            s50, s95 = percentiles(r["synthetic"]["lat"])
+            d50, d95 = percentiles(r["drag"]["lat"])
+            print(f"{r['model']} [{r['label']}, page decoder {r['page_backend']}]: decode wasm "
+                  f"{r['decode']['wasm']['median']:.2f} ms, js {r['decode']['js']['median']:.1f} ms "
+                  f"(load {r['decode_load']:.2f}); synthetic p50 {s50:.1f} p95 {s95:.1f} ms (load "
+                  f"{r['synthetic_load']:.2f}); drag p50 {d50:.1f} p95 {d95:.1f} ms (load {r['drag_load']:.2f}); "
+                  f"frames behind max {r['lag']['max_behind']} over {r['lag']['inputs']} inputs "
+                  f"(load {r['lag_load']:.2f})", flush=True)
         browser.close()
+    text = report(results, plain, chromium, args.moves, args.warmup, command)
+    print(text)
+    if not args.no_write:
+        from bench.report import write_section
+
+        write_section("slider-latency", text)
 
 
 if __name__ == "__main__":
