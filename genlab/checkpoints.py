@@ -34,6 +34,7 @@ from genlab.models import MODEL_KINDS
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 HISTORY_NAME = "history.json"
+SAMPLES_DIR = "samples"  # samples/epoch_NNN.png: a grid from fixed noise after every epoch
 DEFAULT_CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
@@ -133,7 +134,7 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     folder = Path(folder)
     path = folder / CONFIG_NAME
     if not path.is_file():
-        raise CheckpointError(f"{folder.name}: there is no {CONFIG_NAME} in {folder}.")
+        raise CheckpointError(f"{folder.name}: there is no {CONFIG_NAME} in the folder.")
     try:
         info = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -195,7 +196,7 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
         raise CheckpointError(f"{folder.name}: {e}") from e
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
-        raise CheckpointError(f"{folder.name}: there is no {WEIGHTS_NAME} in {folder}.")
+        raise CheckpointError(f"{folder.name}: there is no {WEIGHTS_NAME} in the folder.")
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:

@@ -65,7 +65,7 @@ def test_compare_table_from_the_stored_file_and_from_recompute(shell, root, monk
     assert figure is not None and "Recomputed" in note and progress_calls[-1] == "Done"
 
     result = metrics.compare_models(*[shell.store.models[f"{DATASET}-{k}"] for k in ("vae-16", "gan-32", "classifier")],
-                                    lesson_compare.test_images(DATASET), **small)
+                                    shell.test_images(DATASET), **small)
     atomic_write_json(metrics.comparison_path(root, DATASET), result)
     try:
         stored, figure, note = lesson_compare.stored_comparison(shell, DATASET)

@@ -18,6 +18,7 @@ INTRO = (
 )
 CSS = """
 .genlab-pixelated img, .genlab-pixelated canvas { image-rendering: pixelated; }
+#genlab-tradeoffs td, #genlab-tradeoffs th, #genlab-tradeoffs td * { white-space: normal !important; overflow-wrap: anywhere; }
 """
 
 
@@ -65,6 +66,8 @@ def build_app(store: ModelStore) -> gr.Blocks:
         refresh.click(refresh_models, shell.model_picker, [shell.model_picker, status], api_name="refresh_models")
         for fn, inputs, outputs in shell._model_change:
             shell.model_picker.change(fn, inputs, outputs, api_visibility="private")
+            demo.load(fn, inputs, outputs, api_visibility="private")
+        for fn, inputs, outputs in shell._load:
             demo.load(fn, inputs, outputs, api_visibility="private")
     return demo
 

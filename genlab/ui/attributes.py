@@ -1,7 +1,7 @@
 """Tab "Edit attributes": move an image along a meaningful direction in latent space.
 
-Directions come from the model's AttributeBank (built lazily once per model and cached: models are
-read-only): class directions ("more like a 7", "sneaker -> ankle boot"), pixel attributes measured
+Directions come from the model's AttributeBank (shipped with the checkpoint, or built once by its
+service): class directions ("more like a 7", "sneaker -> ankle boot"), pixel attributes measured
 on decoded images (bolder, slant, ...), or the user's own attribute from two small sets of examples
 (kept per user in gr.State). The shipped classifier says, under each image of the strip, which
 class it sees, so the user can tell whether an edit changed the class.
@@ -10,21 +10,18 @@ class it sees, so the user can tell whether an edit changed the class.
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 import gradio as gr
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from genlab.attributes import PIXEL_ATTRIBUTES, AttributeBank, build_bank
-from genlab.checkpoints import Checkpoint
-from genlab.data import CLASS_NAMES
-from genlab.latent import DIRECTION_METHODS, attribute_direction, decode, edit_strip, encode, invert, project_out
+from genlab.attributes import PIXEL_ATTRIBUTES
+from genlab.latent import DIRECTION_METHODS, attribute_direction, edit_strip, project_out
 from genlab.preprocess import PreprocessError, prepare_image, style_for
+from genlab.service import INVERSION_STEPS, MAX_INVERSION_STEPS, ModelService
 from genlab.ui.images import picture, to_pil
-from genlab.ui.inputs import (INVERSION_RESTARTS, MAX_INVERSION_STEPS, build_picker, dataset_gallery,
-                              gallery_indices, gradio_progress, resolve, test_images, to_latents)
+from genlab.ui.inputs import build_picker, dataset_gallery, gallery_indices, gradio_progress, resolve, to_latents
 from genlab.ui.safety import IMAGE_FILE_TYPES
 from genlab.ui.shell import Shell, user_error
 
@@ -33,56 +30,22 @@ MIN_STRIP, MAX_STRIP = 3, 15
 MAX_EXAMPLES = 64  # per group, for a user-defined attribute
 EXAMPLE_GALLERY_SIZE = 40
 CUSTOM_PREFIX = "custom:"
+DEFAULT_ATTRIBUTE = "thickness"
 METHOD_NAMES = {"mean-difference": "difference of means", "linear-boundary": "linear boundary (InterFaceGAN)"}
 METHOD_LABELS = [(label[0].upper() + label[1:], method) for method, label in METHOD_NAMES.items()]
-
-# ----------------------------------------------------------------------------- banks, built once per model
-
-_banks: dict[str, tuple[torch.nn.Module, AttributeBank]] = {}
-_bank_locks: dict[str, threading.Lock] = {}
-_banks_lock = threading.Lock()
-
-
-def bank_for(shell: Shell, ckpt: Checkpoint) -> AttributeBank:
-    """The AttributeBank of `ckpt`, built on first use (seconds) and then shared by every user."""
-    with _banks_lock:
-        lock = _bank_locks.setdefault(ckpt.name, threading.Lock())
-    with lock:  # one build per model, even when several users ask at once
-        cached = _banks.get(ckpt.name)
-        if cached is not None and cached[0] is ckpt.model:  # the same weights as when it was built
-            return cached[1]
-        cfg = ckpt.model.config
-        data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
-        classifier = shell.store.classifier_for(ckpt.dataset)
-        try:
-            bank = build_bank(ckpt, ckpt.kind, data, classifier=classifier)
-        except ValueError as e:
-            raise user_error(f"Could not find attribute directions for {ckpt.name}: {e}") from None
-        _banks[ckpt.name] = (ckpt.model, bank)
-        return bank
-
-
-def class_names(shell: Shell, ckpt: Checkpoint) -> list[str]:
-    """Class names from the checkpoint, else its classifier's, else the dataset's."""
-    if ckpt.class_names:
-        return list(ckpt.class_names)
-    classifier = shell.store.classifier_for(ckpt.dataset)
-    if classifier is not None and classifier.class_names:
-        return list(classifier.class_names)
-    return list(CLASS_NAMES.get(ckpt.dataset, []))
 
 
 # ----------------------------------------------------------------------------- choices
 
 
-def choices_for(shell: Shell, ckpt: Checkpoint, custom: dict | None) -> list[tuple[str, str]]:
-    """(label, value) of every attribute offered for `ckpt`: the user's own, pixel ones, classes.
+def choices_for(shell: Shell, service: ModelService, custom: dict | None) -> list[tuple[str, str]]:
+    """(label, value) of every attribute offered for the model: the user's own, pixel ones, classes.
 
     Class directions are offered for the classes the model's bank has examples of (true labels of
     encoded test images for a VAE, the classifier's verdicts on samples for a GAN).
     """
-    bank = bank_for(shell, ckpt)
-    out = [(f"Your attribute: {name}", CUSTOM_PREFIX + name) for name in sorted((custom or {}).get(ckpt.name, {}))]
+    bank = shell.serve(service.attribute_bank)
+    out = [(f"Your attribute: {name}", CUSTOM_PREFIX + name) for name in sorted((custom or {}).get(service.name, {}))]
     out += [(f"{name.capitalize()}: {low} → {high}", name) for name, (low, high) in PIXEL_ATTRIBUTES.items()
             if name in bank.scores]
     classes = [int(n.split(":", 1)[1]) for n in bank.names() if n.startswith("class:")]
@@ -94,10 +57,9 @@ def choices_for(shell: Shell, ckpt: Checkpoint, custom: dict | None) -> list[tup
 
 def attribute_choices(shell: Shell, model_name: Any, current: Any, custom: dict | None):
     """The `attribute_choices` endpoint: the attribute dropdown for a model (keeps the pick if offered)."""
-    ckpt = shell.model(model_name)
-    choices = choices_for(shell, ckpt, custom)
+    choices = choices_for(shell, shell.model(model_name), custom)
     values = [v for _, v in choices]
-    value = current if current in values else ("thickness" if "thickness" in values else values[0])
+    value = current if current in values else (DEFAULT_ATTRIBUTE if DEFAULT_ATTRIBUTE in values else values[0])
     return gr.Dropdown(choices=choices, value=value)
 
 
@@ -110,51 +72,33 @@ def _method(value: Any) -> str:
     return value
 
 
-def direction_for(shell: Shell, ckpt: Checkpoint, attribute: Any, method: str, conditional: bool,
+def direction_for(shell: Shell, service: ModelService, attribute: Any, method: str, conditional: bool,
                   custom: dict | None) -> torch.Tensor:
-    """The unit direction (D,) of `attribute` in `ckpt`'s latent space."""
+    """The unit direction (D,) of `attribute` in the model's latent space."""
     if not attribute:
         raise user_error("Pick an attribute first.")
     attribute = str(attribute)
+    bank = shell.serve(service.attribute_bank)
     try:
         if attribute.startswith(CUSTOM_PREFIX):
             name = attribute[len(CUSTOM_PREFIX):]
-            examples = (custom or {}).get(ckpt.name, {}).get(name)
+            examples = (custom or {}).get(service.name, {}).get(name)
             if examples is None:
-                raise user_error(f"There is no attribute called {name!r} for {ckpt.name}: define it first "
+                raise user_error(f"There is no attribute called {name!r} for {service.name}: define it first "
                                  "(attributes you define belong to the model they were defined with).")
             direction = attribute_direction(examples["latents"], examples["positive"], method=method)
             if conditional:
-                direction = project_out(direction, bank_for(shell, ckpt).class_subspace())
+                direction = project_out(direction, bank.class_subspace())
             return direction
         # "Keep the class" means nothing for a class direction: the checkbox applies to attributes only.
         keep_class = bool(conditional) and attribute in PIXEL_ATTRIBUTES
-        return bank_for(shell, ckpt).direction(attribute, method=method, conditional=keep_class)
+        return bank.direction(attribute, method=method, conditional=keep_class)
     except (ValueError, KeyError) as e:
         message = e.args[0] if e.args else str(e)
-        raise user_error(f"Cannot edit {attribute!r} with {ckpt.name}: {message}") from None
+        raise user_error(f"Cannot edit {attribute!r} with {service.name}: {message}") from None
 
 
 # ----------------------------------------------------------------------------- the verdicts
-
-
-@torch.no_grad()
-def verdicts(shell: Shell, ckpt: Checkpoint, images: torch.Tensor) -> list[tuple[str, float]] | None:
-    """(class name, confidence) of the dataset's classifier for each image (B, C, H, W); None without one."""
-    classifier = shell.store.classifier_for(ckpt.dataset)
-    if classifier is None:
-        return None
-    model = classifier.model
-    was_training = model.training
-    model.eval()
-    try:
-        device = next(model.parameters()).device
-        probs = torch.softmax(model(images.to(device)), dim=1).cpu()
-    finally:
-        model.train(was_training)
-    names = class_names(shell, ckpt) or [str(k) for k in range(probs.shape[1])]
-    conf, cls = probs.max(1)
-    return [(names[c] if c < len(names) else str(c), float(p)) for c, p in zip(cls.tolist(), conf.tolist())]
 
 
 def captioned_strip(images: torch.Tensor, captions: list[list[str]], cell: int = 96, pad: int = 4) -> Image.Image:
@@ -181,22 +125,22 @@ def edit_attribute(shell: Shell, model_name: Any, source: Any, upload: Any, draw
                    seed: Any, attribute: Any, method: Any, conditional: Any, strength: Any, strip_steps: Any,
                    inversion_steps: Any, custom: dict | None, progress: Any = None):
     """The `edit_attribute` endpoint: the picked image, its edit at `strength`, and a strip -strength..+strength."""
-    ckpt = shell.model(model_name)
+    service = shell.model(model_name)
     method = _method(method)
     strength = shell.number(strength, "Strength", -MAX_STRENGTH, MAX_STRENGTH)
     strip_steps = shell.int_in_range(strip_steps, "Images in the strip", MIN_STRIP, MAX_STRIP)
     inversion_steps = shell.int_in_range(inversion_steps, "GAN inversion steps", 10, MAX_INVERSION_STEPS)
-    endpoint = resolve(shell, ckpt, source, upload, drawing, test_index, seed, what="the image to edit")
-    direction = direction_for(shell, ckpt, attribute, method, bool(conditional), custom)
-    report = gradio_progress(progress, f"Inverting {ckpt.name}") if progress is not None else None
-    found = to_latents(ckpt, [endpoint], inversion_steps, report)
+    endpoint = resolve(shell, service, source, upload, drawing, test_index, seed, what="the image to edit")
+    direction = direction_for(shell, service, attribute, method, bool(conditional), custom)
+    report = gradio_progress(progress, f"Inverting {service.name}") if progress is not None else None
+    found = to_latents(shell, service, [endpoint], inversion_steps, report)
     z = found.latents[0]
     path = edit_strip(z, direction, strength, strip_steps)
-    frames = decode(ckpt.model, path)
-    edited = decode(ckpt.model, (z + strength * direction)[None])[0]
+    frames = service.decode(path)
+    edited = service.decode((z + strength * direction)[None])[0]
     amounts = torch.linspace(-strength, strength, strip_steps).tolist()
 
-    said = verdicts(shell, ckpt, torch.cat([found.reconstructions, edited[None], frames]))
+    said = service.verdicts(torch.cat([found.reconstructions, edited[None], frames]))
     captions = [[f"{a:+.2f}"] for a in amounts]
     table = {"strengths": [round(a, 4) for a in amounts], "classes": None, "confidences": None}
     if said is not None:
@@ -209,15 +153,15 @@ def edit_attribute(shell: Shell, model_name: Any, source: Any, upload: Any, draw
         verdict = (f"The classifier sees **{before[0]}** ({before[1]:.0%}) before and **{after[0]}** "
                    f"({after[1]:.0%}) after the edit" + (" — the class changed." if before[0] != after[0] else "."))
     else:
-        verdict = f"There is no classifier for {ckpt.dataset}, so no verdicts."
+        verdict = f"There is no classifier for {service.dataset}, so no verdicts."
     error = found.errors[0]
     if str(attribute).startswith(CUSTOM_PREFIX):
         label = f"your attribute “{str(attribute)[len(CUSTOM_PREFIX):]}”"
         kept = bool(conditional)
     else:
-        low, high = bank_for(shell, ckpt).ends(str(attribute))
+        low, high = shell.serve(service.attribute_bank).ends(str(attribute))
         label, kept = f"{low} → {high}", bool(conditional) and attribute in PIXEL_ATTRIBUTES
-    info = (f"**{ckpt.name}**: {label}, {METHOD_NAMES[method]}"
+    info = (f"**{service.name}**: {label}, {METHOD_NAMES[method]}"
             f"{', keeping the class' if kept else ''}, strength {strength:+g}. {found.how}"
             + ("" if error is None else f" Reconstruction error: MSE {error:.4f}.") + f"  \n{verdict}")
     return (to_pil(endpoint.image, 112), to_pil(found.reconstructions[0], 112), to_pil(edited, 224),
@@ -239,21 +183,20 @@ def _parse_indices(text: Any, what: str, limit: int) -> list[int]:
     return list(dict.fromkeys(out))  # each once, in order
 
 
-def _example_images(shell: Shell, ckpt: Checkpoint, indices_text: Any, files: Any, what: str) -> torch.Tensor:
+def _example_images(shell: Shell, service: ModelService, indices_text: Any, files: Any, what: str) -> torch.Tensor:
     """The examples of one group as (N, C, H, W): test images by number plus uploads."""
-    cfg = ckpt.model.config
-    data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
+    channels, size, _ = service.image_shape
+    data = shell.test_images(service)
     images = [data.images[i] for i in _parse_indices(indices_text, what, len(data))]
     for f in files or []:
         path = f if isinstance(f, str) else getattr(f, "name", None) or (f.get("path") if isinstance(f, dict) else None)
         try:
-            images.append(prepare_image(path, image_size=cfg.image_size, channels=cfg.channels,
-                                        style=style_for(ckpt.dataset)))
+            images.append(prepare_image(path, image_size=size, channels=channels, style=style_for(service.dataset)))
         except PreprocessError as e:
             raise user_error(f"One of the {what} cannot be used: {e}") from None
     if len(images) > MAX_EXAMPLES:
         raise user_error(f"Use at most {MAX_EXAMPLES} {what}; got {len(images)}.")
-    return torch.stack(images) if images else torch.zeros((0, cfg.channels, cfg.image_size, cfg.image_size))
+    return torch.stack(images) if images else torch.zeros((0, channels, size, size))
 
 
 def define_attribute(shell: Shell, model_name: Any, name: Any, positives: Any, negatives: Any,
@@ -264,33 +207,25 @@ def define_attribute(shell: Shell, model_name: Any, name: Any, positives: Any, n
     Stores the examples' latents (per user, per model); the direction is found at edit time with
     the method then chosen. Returns the new state, the attribute dropdown (on the new attribute), a note.
     """
-    ckpt = shell.model(model_name)
+    service = shell.model(model_name)
     name = str(name or "").strip()
     if not name or len(name) > 40 or not re.fullmatch(r"[\w .'-]+", name):
         raise user_error("Give the attribute a short name (letters, digits, spaces, . ' -; at most 40).")
     inversion_steps = shell.int_in_range(inversion_steps, "GAN inversion steps", 10, MAX_INVERSION_STEPS)
-    pos = _example_images(shell, ckpt, positives, positive_files, "examples with the attribute")
-    neg = _example_images(shell, ckpt, negatives, negative_files, "examples without it")
+    pos = _example_images(shell, service, positives, positive_files, "examples with the attribute")
+    neg = _example_images(shell, service, negatives, negative_files, "examples without it")
     if len(pos) < 2 or len(neg) < 2:
         raise user_error(f"Pick at least 2 examples with the attribute and 2 without it "
                          f"(got {len(pos)} and {len(neg)}).")
     images = torch.cat([pos, neg])
-    if ckpt.kind == "vae":
-        latents = encode(ckpt.model, images)
-        how = "encoded"
-    else:
-        report = gradio_progress(progress, f"Inverting {len(images)} examples") if progress is not None else None
-        try:
-            latents = invert(ckpt.model, images, steps=inversion_steps, restarts=INVERSION_RESTARTS, seed=0,
-                             progress=report).latents
-        except ValueError as e:
-            raise user_error(f"Could not invert the examples: {e}") from None
-        how = f"inverted ({inversion_steps} steps)"
+    report = gradio_progress(progress, f"Inverting {len(images)} examples") if progress is not None else None
+    latents = shell.serve(service.to_latents, images, inversion_steps, report).latents
+    how = "encoded" if service.kind == "vae" else f"inverted ({inversion_steps} steps)"
     positive = torch.cat([torch.ones(len(pos), dtype=torch.bool), torch.zeros(len(neg), dtype=torch.bool)])
     custom = {m: dict(attrs) for m, attrs in (custom or {}).items()}
-    custom.setdefault(ckpt.name, {})[name] = {"latents": latents.cpu(), "positive": positive}
+    custom.setdefault(service.name, {})[name] = {"latents": latents.cpu(), "positive": positive}
     dropdown = attribute_choices(shell, model_name, CUSTOM_PREFIX + name, custom)
-    note = (f"Defined **{name}** for {ckpt.name} from {len(pos)} examples with it and {len(neg)} without "
+    note = (f"Defined **{name}** for {service.name} from {len(pos)} examples with it and {len(neg)} without "
             f"({how}). Pick it above and edit.")
     return custom, dropdown, note
 
@@ -319,7 +254,8 @@ def build(shell: Shell) -> None:
                 strength = gr.Slider(-MAX_STRENGTH, MAX_STRENGTH, value=2.5, step=0.1, label="Strength",
                                      elem_id="genlab-strength")
                 strip_steps = gr.Slider(MIN_STRIP, MAX_STRIP, value=7, step=1, label="Images in the strip")
-                inversion_steps = gr.Slider(10, MAX_INVERSION_STEPS, value=200, step=10, label="GAN inversion steps")
+                inversion_steps = gr.Slider(10, MAX_INVERSION_STEPS, value=INVERSION_STEPS, step=10,
+                                            label="GAN inversion steps")
             edit_button = gr.Button("Edit", variant="primary", elem_id="genlab-edit-button")
             with gr.Row():
                 before = picture("What the model sees", height=150)
@@ -355,10 +291,9 @@ def build(shell: Shell) -> None:
     def choices_event(model_name, current, custom_state):
         return attribute_choices(shell, model_name, current, custom_state)
 
-    # On load and on a model change (the dropdown keeps its pick when the new model offers it).
-    demo = gr.context.Context.root_block
-    gr.on([shell.model_picker.change, demo.load], choices_event, [shell.model_picker, attribute, custom], attribute,
-          api_name="attribute_choices", show_progress="hidden")
+    # On a model change (the dropdown keeps its pick when the new model offers it); on load, below.
+    shell.model_picker.change(choices_event, [shell.model_picker, attribute, custom], attribute,
+                              api_name="attribute_choices", show_progress="hidden")
 
     def edit_event(model_name, source, upload, drawing, test_index, seed, attribute_value, method_value,
                    conditional_value, strength_value, strip_value, inversion_value, custom_state,
@@ -367,9 +302,20 @@ def build(shell: Shell) -> None:
                               method_value, conditional_value, strength_value, strip_value, inversion_value,
                               custom_state, progress=progress)
 
-    edit_button.click(edit_event, [shell.model_picker, *picker.inputs, attribute, method, conditional, strength,
-                                   strip_steps, inversion_steps, custom],
-                      [before, reconstruction, edited, strip, table, info], api_name="edit_attribute")
+    edit_inputs = [shell.model_picker, *picker.inputs, attribute, method, conditional, strength, strip_steps,
+                   inversion_steps, custom]
+    edit_outputs = [before, reconstruction, edited, strip, table, info]
+    edit_button.click(edit_event, edit_inputs, edit_outputs, api_name="edit_attribute")
+
+    def first_visit(model_name, source, upload, drawing, test_index, seed, attribute_value, method_value,
+                    conditional_value, strength_value, strip_value, inversion_value, custom_state):
+        """On load: the attribute list, and an edit of the picker's default (a random sample) to show the idea."""
+        dropdown = attribute_choices(shell, model_name, attribute_value, custom_state)
+        return (dropdown, *edit_attribute(shell, model_name, source, upload, drawing, test_index, seed, dropdown.value,
+                                          method_value, conditional_value, strength_value, strip_value,
+                                          inversion_value, custom_state))
+
+    shell.on_load(first_visit, edit_inputs, [attribute, *edit_outputs])
 
     def define_event(model_name, name, pos, neg, pos_files, neg_files, inversion_value, custom_state,
                      progress=gr.Progress()):
@@ -386,9 +332,7 @@ def build(shell: Shell) -> None:
     shell.on_model_change(fill_examples, [shell.model_picker], examples_gallery)
 
     def add_example(model_name, target, pos, neg, evt: gr.SelectData):
-        ckpt = shell.model(model_name)
-        cfg = ckpt.model.config
-        data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
+        data = shell.test_images(shell.model(model_name))
         index = str(gallery_indices(data.labels, EXAMPLE_GALLERY_SIZE)[evt.index])
 
         def add(text):

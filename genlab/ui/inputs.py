@@ -8,19 +8,15 @@ A random sample needs neither: each model draws its own latent from the seed.
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import gradio as gr
 import torch
 
-from genlab.checkpoints import Checkpoint
-from genlab.data import DataError, ImageData, load_dataset
-from genlab.latent import decode, encode, invert, sample_latents
+from genlab.data import ImageData
 from genlab.preprocess import PreprocessError, prepare_image, style_for
+from genlab.service import INVERSION_RESTARTS, MAX_INVERSION_STEPS, LatentResult, ModelService, gallery_indices
 from genlab.ui.images import picture, to_pil
 from genlab.ui.safety import Drawing, ImageUpload
 from genlab.ui.shell import Shell, user_error
@@ -28,38 +24,9 @@ from genlab.ui.shell import Shell, user_error
 RANDOM, DRAW, UPLOAD, TEST = "Random sample", "Draw", "Upload", "Test image"
 SOURCES = (RANDOM, DRAW, UPLOAD, TEST)
 GALLERY_SIZE = 16  # test images shown per picker
-INVERSION_RESTARTS = 4
-MAX_INVERSION_STEPS = 1000
+__all__ = ["INVERSION_RESTARTS", "MAX_INVERSION_STEPS", "gallery_indices"]  # re-exported for the tabs
 
 # ----------------------------------------------------------------------------- test images
-
-_test_sets: dict[tuple[str, int, int], ImageData] = {}
-_test_sets_lock = threading.Lock()
-
-
-def test_images(dataset: str, image_size: int = 28, channels: int = 1) -> ImageData:
-    """The test split of `dataset` at the models' size, loaded once per process (read-only)."""
-    key = (dataset, image_size, channels)
-    with _test_sets_lock:
-        if key not in _test_sets:
-            try:
-                _test_sets[key] = load_dataset(dataset, "test", image_size=image_size, channels=channels)
-            except DataError as e:
-                raise user_error(f"The test images of {dataset} are not available: {e}") from None
-        return _test_sets[key]
-
-
-def gallery_indices(labels: torch.Tensor, count: int = GALLERY_SIZE) -> list[int]:
-    """`count` test-set indices that cycle through the classes: the first of each class, then the second..."""
-    by_class = [torch.nonzero(labels == k).flatten().tolist() for k in sorted(set(labels.tolist()))]
-    picked: list[int] = []
-    rank = 0
-    while len(picked) < min(count, len(labels)):
-        for members in by_class:
-            if rank < len(members) and len(picked) < count:
-                picked.append(members[rank])
-        rank += 1
-    return picked
 
 
 def gallery_items(data: ImageData, indices: list[int]) -> list[tuple[Any, str]]:
@@ -84,16 +51,16 @@ class Endpoint:
     description: str = ""
 
 
-def resolve(shell: Shell, ckpt: Checkpoint, source: Any, upload: Any, drawing: Any, test_index: Any,
+def resolve(shell: Shell, service: ModelService, source: Any, upload: Any, drawing: Any, test_index: Any,
             seed: Any, what: str = "the image") -> Endpoint:
-    """The picker's choice as seen by `ckpt`'s model. Raises a user error with a clear sentence."""
-    cfg = ckpt.model.config
+    """The picker's choice as seen by `service`'s model. Raises a user error with a clear sentence."""
+    channels, size, _ = service.image_shape
     if source == RANDOM:
         seed = shell.seed(seed)
-        z = sample_latents(1, ckpt.model.latent_dim, seed)
-        return Endpoint(decode(ckpt.model, z)[0], z[0], f"a random sample (seed {seed})")
+        z = service.sample_latents(1, seed)
+        return Endpoint(service.decode(z)[0], z[0], f"a random sample (seed {seed})")
     if source == TEST:
-        data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
+        data = shell.test_images(service)
         index = shell.int_in_range(test_index, "Test image number", 0, len(data) - 1)
         return Endpoint(data.images[index], None, f"test image #{index}")
     if source == DRAW:
@@ -106,7 +73,7 @@ def resolve(shell: Shell, ckpt: Checkpoint, source: Any, upload: Any, drawing: A
         raise user_error(f"There is no {kind} for {what} yet: "
                          + ("draw on the canvas." if source == DRAW else "upload a picture."))
     try:
-        image = prepare_image(raw, image_size=cfg.image_size, channels=cfg.channels, style=style_for(ckpt.dataset))
+        image = prepare_image(raw, image_size=size, channels=channels, style=style_for(service.dataset))
     except PreprocessError as e:
         raise user_error(str(e) if what == "the image" else f"{what[0].upper()}{what[1:]}: {e}") from None
     return Endpoint(image, None, f"your {kind}")
@@ -114,77 +81,24 @@ def resolve(shell: Shell, ckpt: Checkpoint, source: Any, upload: Any, drawing: A
 
 # ----------------------------------------------------------------------------- to latents
 
-# GAN inversions are slow (seconds), deterministic (seeded) and depend only on the model, the image
-# and the settings, so they are shared between users and kept for a while.
-_inversions: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor, float]] = OrderedDict()
-_inversions_lock = threading.Lock()
-_MAX_CACHED_INVERSIONS = 256
 
-
-def _image_key(image: torch.Tensor) -> str:
-    return hashlib.sha1(image.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-
-
-@dataclass
-class Latents:
-    latents: torch.Tensor  # (B, D)
-    reconstructions: torch.Tensor  # (B, C, H, W): what the model makes of each latent
-    errors: list[float | None]  # per-image MSE of the reconstruction (None for random samples)
-    how: str  # one sentence: how the latents were found
-
-
-def to_latents(ckpt: Checkpoint, endpoints: list[Endpoint], inversion_steps: int,
-               progress: Callable[[int, int], None] | None = None) -> Latents:
-    """Latents (B, D) for the endpoints: drawn (random), encoded (VAE) or found by inversion (GAN)."""
-    latents: list[torch.Tensor | None] = [e.latent for e in endpoints]
-    todo = [i for i, z in enumerate(latents) if z is None]
-    errors: list[float | None] = [None] * len(endpoints)
-    how = "Random samples are decoded from their own latent."
-    if todo:
-        images = torch.stack([endpoints[i].image for i in todo])
-        if ckpt.kind == "vae":
-            found = encode(ckpt.model, images)
-            how = "The VAE encodes each image (the posterior mean)."
-        else:
-            found, errs, seconds = _invert_cached(ckpt, images, inversion_steps, progress)
-            for j, i in enumerate(todo):
-                errors[i] = errs[j]
-            took = "found earlier" if seconds is None else f"{seconds:.1f} s"
-            how = (f"The GAN has no encoder: each image was inverted by optimizing z "
-                   f"({inversion_steps} steps × {INVERSION_RESTARTS} restarts, {took}).")
-        for j, i in enumerate(todo):
-            latents[i] = found[j]
+def to_latents(shell: Shell, service: ModelService, endpoints: list[Endpoint], inversion_steps: int,
+               progress: Callable[[int, int], None] | None = None) -> LatentResult:
+    """Latents (B, D) for the endpoints: drawn (random samples keep their own latent), encoded (VAE)
+    or found by inversion (GAN, cached by the service). Errors are None for random samples."""
+    known = [e.latent for e in endpoints]
+    todo = [i for i, z in enumerate(known) if z is None]
+    if not todo:
+        z = torch.stack(known)  # type: ignore[arg-type]
+        return LatentResult(z, service.decode(z), [None] * len(endpoints),  # type: ignore[list-item]
+                            "Random samples are decoded from their own latent.", None)
+    found = shell.serve(service.to_latents, torch.stack([endpoints[i].image for i in todo]), inversion_steps,
+                        progress)
+    latents, errors = list(known), [None] * len(endpoints)
+    for j, i in enumerate(todo):
+        latents[i], errors[i] = found.latents[j], found.errors[j]
     z = torch.stack(latents)  # type: ignore[arg-type]
-    reconstructions = decode(ckpt.model, z)
-    if ckpt.kind == "vae":
-        for i in todo:
-            errors[i] = float((reconstructions[i] - endpoints[i].image).pow(2).mean())
-    return Latents(z, reconstructions, errors, how)
-
-
-def _invert_cached(ckpt: Checkpoint, images: torch.Tensor, steps: int,
-                   progress: Callable[[int, int], None] | None) -> tuple[torch.Tensor, list[float], float | None]:
-    """Invert the images not inverted before; returns latents, errors, and seconds (None: all cached)."""
-    keys = [(ckpt.name, id(ckpt.model), _image_key(im), steps, INVERSION_RESTARTS) for im in images]
-    with _inversions_lock:
-        cached = {k: _inversions[k] for k in keys if k in _inversions}
-    missing = [i for i, k in enumerate(keys) if k not in cached]
-    seconds = None
-    if missing:
-        try:
-            result = invert(ckpt.model, images[missing], steps=steps, restarts=INVERSION_RESTARTS, seed=0,
-                            progress=progress)
-        except ValueError as e:
-            raise user_error(f"Could not invert {ckpt.name}: {e}") from None
-        seconds = result.seconds
-        with _inversions_lock:
-            for j, i in enumerate(missing):
-                cached[keys[i]] = _inversions[keys[i]] = (result.latents[j], result.reconstructions[j],
-                                                          float(result.errors[j]))
-            while len(_inversions) > _MAX_CACHED_INVERSIONS:
-                _inversions.popitem(last=False)
-    latents = torch.stack([cached[k][0] for k in keys])
-    return latents, [cached[k][2] for k in keys], seconds
+    return LatentResult(z, service.decode(z), errors, found.how, found.seconds)  # type: ignore[arg-type]
 
 
 def gradio_progress(progress: Any, description: str) -> Callable[[int, int], None]:
@@ -223,16 +137,15 @@ def prepare_input(shell: Shell, model_name: Any, source: Any, upload: Any, drawi
     drawing, a file that is not an image) is described in the sentence, with no picture: this runs
     on every stroke, so it must not pop up errors. Bad numbers and unknown models are errors.
     """
-    ckpt = shell.model(model_name)
+    service = shell.model(model_name)
     try:
-        endpoint = resolve(shell, ckpt, source, upload, drawing, test_index, seed)
+        endpoint = resolve(shell, service, source, upload, drawing, test_index, seed)
     except gr.Error as e:
         if source in (DRAW, UPLOAD):
             return None, f"⚠️ {e.message}"
         raise
-    cfg = ckpt.model.config
-    return to_pil(endpoint.image, 112), (f"What the model sees: {endpoint.description}, "
-                                         f"{cfg.image_size}×{cfg.image_size} pixels.")
+    size = service.image_shape[1]
+    return to_pil(endpoint.image, 112), f"What the model sees: {endpoint.description}, {size}×{size} pixels."
 
 
 def build_picker(shell: Shell, label: str, default_seed: int = 0, api_name: str | None = None,
@@ -274,10 +187,7 @@ def build_picker(shell: Shell, label: str, default_seed: int = 0, api_name: str 
     shell.on_model_change(fill_gallery, [shell.model_picker], gallery)
 
     def pick_from_gallery(model_name, evt: gr.SelectData):
-        ckpt = shell.model(model_name)
-        cfg = ckpt.model.config
-        data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
-        return gallery_indices(data.labels)[evt.index]
+        return gallery_indices(shell.test_images(shell.model(model_name)).labels)[evt.index]
 
     gallery.select(pick_from_gallery, [shell.model_picker], test_index, api_visibility="private")
 
@@ -294,12 +204,11 @@ def build_picker(shell: Shell, label: str, default_seed: int = 0, api_name: str 
 
 def dataset_gallery(shell: Shell, model_name: Any, count: int = GALLERY_SIZE, label: str | None = None) -> gr.Gallery:
     """A gallery update showing `count` test images of the model's dataset, a few of each class."""
-    ckpt = shell.store.models.get(model_name) if model_name else None
-    if ckpt is None:
+    service = shell.store.services.get(model_name) if model_name else None
+    if service is None:
         return gr.Gallery(value=[])
-    cfg = ckpt.model.config
     try:
-        data = test_images(ckpt.dataset, cfg.image_size, cfg.channels)
+        data = shell.test_images(service)
     except gr.Error:
-        return gr.Gallery(value=[], label=f"No test images for {ckpt.dataset}")
+        return gr.Gallery(value=[], label=f"No test images for {service.dataset}")
     return gr.Gallery(value=gallery_items(data, gallery_indices(data.labels, count)), label=label)

@@ -17,10 +17,10 @@ import gradio as gr
 import torch
 from PIL import Image
 
-from genlab.checkpoints import Checkpoint
-from genlab.latent import INTERPOLATION_MODES, decode, interpolate
+from genlab.latent import INTERPOLATION_MODES, interpolate
+from genlab.service import INVERSION_STEPS, MAX_INVERSION_STEPS, ModelService
 from genlab.ui.images import grid, picture, to_pil
-from genlab.ui.inputs import MAX_INVERSION_STEPS, build_picker, gradio_progress, resolve, to_latents
+from genlab.ui.inputs import build_picker, gradio_progress, resolve, to_latents
 from genlab.ui.shell import Shell, user_error
 
 MIN_STEPS, MAX_STEPS = 2, 16
@@ -72,24 +72,28 @@ def _error_text(errors: list[float | None]) -> str:
 # ----------------------------------------------------------------------------- one model
 
 
-def interpolate_model(shell: Shell, ckpt: Checkpoint, a: list, b: list, steps: int, mode: str,
+def interpolate_model(shell: Shell, service: ModelService, a: list, b: list, steps: int, mode: str,
                       inversion_steps: int, progress: Any = None):
-    """Endpoints a and b (picker values) through `ckpt`: (endpoints, Latents, frames (steps, C, H, W))."""
-    endpoints = [resolve(shell, ckpt, *a, what="the start image"), resolve(shell, ckpt, *b, what="the end image")]
-    report = gradio_progress(progress, f"Inverting {ckpt.name}") if progress is not None else None
-    found = to_latents(ckpt, endpoints, inversion_steps, report)
+    """Endpoints a and b (picker values) through one model: (endpoints, LatentResult, frames (steps, C, H, W))."""
+    endpoints = [resolve(shell, service, *a, what="the start image"), resolve(shell, service, *b, what="the end image")]
+    report = gradio_progress(progress, f"Inverting {service.name}") if progress is not None else None
+    found = to_latents(shell, service, endpoints, inversion_steps, report)
     path = interpolate(found.latents[0], found.latents[1], steps, mode)
-    return endpoints, found, decode(ckpt.model, path)
+    return endpoints, found, service.decode(path)
 
 
-def run_interpolate(shell: Shell, model_name: Any, *values: Any, progress: Any = None):
-    """The `interpolate` endpoint. values: picker A (5), picker B (5), steps, mode, inversion steps."""
-    a, b, (steps, mode, inversion_steps) = list(values[0:5]), list(values[5:10]), values[10:13]
-    ckpt = shell.model(model_name)
+def run_interpolate(shell: Shell, model_name: Any,
+                    source_a: Any, upload_a: Any, drawing_a: Any, index_a: Any, seed_a: Any,
+                    source_b: Any, upload_b: Any, drawing_b: Any, index_b: Any, seed_b: Any,
+                    steps: Any, mode: Any, inversion_steps: Any, progress: Any = None):
+    """The `interpolate` endpoint: start and end pickers (source, upload, drawing, test index, seed each),
+    then the number of frames, the interpolation and the GAN's inversion steps."""
+    service = shell.model(model_name)
     steps, mode, inversion_steps = _settings(shell, steps, mode, inversion_steps)
-    endpoints, found, frames = interpolate_model(shell, ckpt, a, b, steps, mode, inversion_steps, progress)
+    a, b = [source_a, upload_a, drawing_a, index_a, seed_a], [source_b, upload_b, drawing_b, index_b, seed_b]
+    endpoints, found, frames = interpolate_model(shell, service, a, b, steps, mode, inversion_steps, progress)
     gif = save_gif(frames)
-    info = (f"**{ckpt.name}** · {steps} steps, {mode} · {found.how}  \n"
+    info = (f"**{service.name}** · {steps} steps, {mode} · {found.how}  \n"
             f"Reconstruction error of start and end: {_error_text(found.errors)}.")
     return (to_pil(endpoints[0].image, 112), to_pil(endpoints[1].image, 112),
             to_pil(found.reconstructions[0], 112), to_pil(found.reconstructions[1], 112),
@@ -99,34 +103,28 @@ def run_interpolate(shell: Shell, model_name: Any, *values: Any, progress: Any =
 # ----------------------------------------------------------------------------- VAE vs GAN
 
 
-def comparison_models(shell: Shell, dataset: str) -> tuple[Checkpoint | None, Checkpoint | None]:
-    """The VAE (preferably the 16-d one) and the GAN of `dataset`, None where there is none."""
-    store = shell.store
-    vaes = sorted((store.models[n] for n in store.names("vae", dataset)),
-                  key=lambda c: (c.model.latent_dim != 16, -c.model.latent_dim, c.name))
-    gans = sorted((store.models[n] for n in store.names("gan", dataset)),
-                  key=lambda c: (getattr(c.model.config, "num_classes", 0) > 0, c.name))
-    return (vaes[0] if vaes else None), (gans[0] if gans else None)
-
-
-def run_compare(shell: Shell, model_name: Any, *values: Any, progress: Any = None):
-    """The `interpolate_compare` endpoint: the same two inputs through the dataset's VAE and its GAN."""
-    a, b, (steps, mode, inversion_steps) = list(values[0:5]), list(values[5:10]), values[10:13]
+def run_compare(shell: Shell, model_name: Any,
+                source_a: Any, upload_a: Any, drawing_a: Any, index_a: Any, seed_a: Any,
+                source_b: Any, upload_b: Any, drawing_b: Any, index_b: Any, seed_b: Any,
+                steps: Any, mode: Any, inversion_steps: Any, progress: Any = None):
+    """The `interpolate_compare` endpoint: the same two inputs through the dataset's VAE and its GAN
+    (the pair that stands for the dataset: `ModelStore.chosen`)."""
     picked = shell.model(model_name)
     steps, mode, inversion_steps = _settings(shell, steps, mode, inversion_steps)
-    vae, gan = comparison_models(shell, picked.dataset)
+    a, b = [source_a, upload_a, drawing_a, index_a, seed_a], [source_b, upload_b, drawing_b, index_b, seed_b]
+    chosen = shell.store.chosen(picked.dataset)
     outputs: list[Any] = []
     lines = [f"**{picked.dataset}**, {steps} steps, {mode}."]
-    for kind, ckpt in (("VAE", vae), ("GAN", gan)):
-        if ckpt is None:
+    for kind, service in (("VAE", chosen["vae"]), ("GAN", chosen["gan"])):
+        if service is None:
             outputs += [None, None]
             lines.append(f"- {kind}: there is no {kind} for {picked.dataset} yet.")
             continue
-        _, found, frames = interpolate_model(shell, ckpt, a, b, steps, mode, inversion_steps, progress)
+        _, found, frames = interpolate_model(shell, service, a, b, steps, mode, inversion_steps, progress)
         outputs += [_strip(frames), save_gif(frames)]
-        lines.append(f"- {kind} **{ckpt.name}** ({ckpt.model.latent_dim}-d): {found.how} "
+        lines.append(f"- {kind} **{service.name}** ({service.latent_dim}-d): {found.how} "
                      f"Start and end: {_error_text(found.errors)}.")
-    if vae is None and gan is None:
+    if chosen["vae"] is None and chosen["gan"] is None:
         raise user_error(f"There is neither a VAE nor a GAN for {picked.dataset}.")
     lines.append("A random sample is drawn by each model from its own latent space with the seed; "
                  "drawings, uploads and test images go through both.")
@@ -152,7 +150,7 @@ def build(shell: Shell) -> None:
         steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=8, step=1, label="Steps")
         mode = gr.Radio(list(INTERPOLATION_MODES), value="spherical", label="Interpolation",
                         info="spherical stays where Gaussian latents live")
-        inversion_steps = gr.Slider(10, MAX_INVERSION_STEPS, value=200, step=10, label="GAN inversion steps",
+        inversion_steps = gr.Slider(10, MAX_INVERSION_STEPS, value=INVERSION_STEPS, step=10, label="GAN inversion steps",
                                     info="more: closer reconstruction, slower")
     with gr.Row():
         run_button = gr.Button("Interpolate", variant="primary", elem_id="genlab-interpolate-button")
@@ -196,3 +194,5 @@ def build(shell: Shell) -> None:
                      api_name="interpolate")
     compare_button.click(compare_event, inputs, [vae_strip, vae_gif, gan_strip, gan_gif, compare_info],
                          api_name="interpolate_compare")
+    # A first visit sees the idea at once: the default pickers are two random samples (cheap to decode).
+    shell.on_load(interpolate_event, inputs, [prepared_a, prepared_b, recon_a, recon_b, strip, gif, gif_file, info])

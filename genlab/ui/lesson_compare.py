@@ -16,10 +16,9 @@ import torch
 from matplotlib.figure import Figure
 
 from genlab import metrics
-from genlab.checkpoints import Checkpoint, read_history
-from genlab.latent import sample_latents
+from genlab.checkpoints import read_history
+from genlab.service import ModelService
 from genlab.ui.images import grid, picture
-from genlab.ui.inputs import test_images
 from genlab.ui.shell import Shell, user_error
 
 NUM_SHOWN = 32  # samples shown per model
@@ -70,11 +69,9 @@ def check_dataset(shell: Shell, dataset: Any) -> str:
     return str(dataset)
 
 
-def models_for(shell: Shell, dataset: str) -> dict[str, Checkpoint | None]:
+def models_for(shell: Shell, dataset: str) -> dict[str, ModelService | None]:
     """The VAE, GAN and classifier of `dataset` that the comparison uses (None where missing)."""
-    infos = {n: {**c.info, "kind": c.kind, "dataset": c.dataset} for n, c in shell.store.models.items()}
-    names = metrics.choose_models(infos, dataset)
-    return {kind: shell.store.models.get(name) if name else None for kind, name in names.items()}
+    return shell.store.chosen(dataset)
 
 
 def missing_sentence(kind: str, dataset: str) -> str:
@@ -119,18 +116,16 @@ def samples_side_by_side(shell: Shell, dataset: Any, seed: Any) -> tuple[Any, An
     models = models_for(shell, dataset)
     notes, pictures = [], []
     for kind in ("vae", "gan"):
-        ckpt = models[kind]
-        if ckpt is None:
+        service = models[kind]
+        if service is None:
             pictures.append(None)
             notes.append(missing_sentence(kind, dataset))
             continue
-        z = sample_latents(NUM_SHOWN, ckpt.model.latent_dim, seed)
-        with torch.no_grad():
-            pictures.append(grid(ckpt.model.decode(z.to(ckpt.device)).cpu(), ncol=8, cell=56))
+        pictures.append(grid(service.sample(NUM_SHOWN, seed), ncol=8, cell=56))
     real = None
-    cfg = next((c.model.config for c in models.values() if c is not None), None)
+    shown = next((m for m in models.values() if m is not None), None)
     try:
-        data = test_images(dataset, cfg.image_size, cfg.channels) if cfg else test_images(dataset)
+        data = shell.test_images(shown if shown is not None else dataset)
         g = torch.Generator().manual_seed(seed)
         real = grid(data.images[torch.randperm(len(data), generator=g)[:NUM_SHOWN]], ncol=8, cell=56)
     except gr.Error as e:
@@ -190,10 +185,9 @@ def recompute(shell: Shell, dataset: Any, progress: Any = None) -> tuple[pd.Data
     missing = [missing_sentence(kind, dataset) for kind, c in models.items() if c is None]
     if missing:
         raise user_error("Cannot compare yet. " + " ".join(missing))
-    clf = models["classifier"].model
-    data = test_images(dataset, clf.config.image_size, clf.config.channels)
+    data = shell.test_images(models["classifier"])
     try:
-        result = metrics.compare_models(models["vae"], models["gan"], models["classifier"], data,
+        result = metrics.compare_models(*(models[k].checkpoint for k in ("vae", "gan", "classifier")), data,
                                         progress=progress)
     except ValueError as e:
         raise user_error(f"The comparison failed: {e}") from None
@@ -216,8 +210,10 @@ def build(shell: Shell) -> None:
     samples_note = gr.Markdown("")
 
     gr.Markdown("### The trade-offs, measured")
-    table = gr.Dataframe(headers=metrics.TABLE_COLUMNS, interactive=False, wrap=True,
-                         label="VAE vs GAN vs real data")
+    # Fixed shares of the page's width, and text that wraps: every column fits at 1400 px and below.
+    table = gr.Dataframe(headers=metrics.TABLE_COLUMNS, interactive=False, wrap=True, line_breaks=True,
+                         column_widths=["13%", "27%", "21%", "21%", "18%"], label="VAE vs GAN vs real data",
+                         elem_id="genlab-tradeoffs")
     with gr.Row():
         recompute_button = gr.Button("Recompute", variant="secondary", scale=0)
         table_note = gr.Markdown("")
@@ -245,8 +241,8 @@ def build(shell: Shell) -> None:
 
     outputs = [vae_samples, gan_samples, real_samples, samples_note, table, histograms, table_note,
                vae_curve, gan_curve]
-    demo = gr.context.Context.root_block
-    gr.on([dataset.change, demo.load], on_dataset, [dataset, seed], outputs, api_name="compare_dataset")
+    dataset.change(on_dataset, [dataset, seed], outputs, api_name="compare_dataset")
+    shell.on_load(on_dataset, [dataset, seed], outputs)
     seed.submit(lambda n, s: samples_side_by_side(shell, n, s), [dataset, seed],
                 [vae_samples, gan_samples, real_samples, samples_note], api_name="compare_samples")
 

@@ -13,23 +13,19 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
-import torch
 from PIL import Image
 
 from genlab import metrics
-from genlab.checkpoints import Checkpoint, read_history
-from genlab.latent import encode, invert, sample_latents
-from genlab.training import SAMPLES_DIR
+from genlab.checkpoints import SAMPLES_DIR, read_history
+from genlab.service import INVERSION_RESTARTS, INVERSION_STEPS, ModelService
 from genlab.ui.images import grid, picture, to_pil
-from genlab.ui.inputs import gallery_indices, gallery_items, test_images
+from genlab.ui.inputs import gallery_indices, gallery_items
 from genlab.ui.lesson_compare import (
     NO_MODELS, check_dataset, class_bars, dataset_choices, default_dataset, history_frame, models_for,
 )
 from genlab.ui.shell import Shell, user_error
 
 HISTOGRAM_SAMPLES = 1000  # samples classified when no stored histogram exists
-INVERSION_STEPS = 200
-INVERSION_RESTARTS = 4
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.png$")
 
 LESSON_MINMAX = """
@@ -50,9 +46,9 @@ classes. The VAE cannot do this, because it must reconstruct every training imag
 LESSON_INVERSION = """
 **Why a GAN needs inversion.** A VAE has an encoder: one forward pass gives the code of any image.
 A GAN only maps z → image. To find the z of a given image we must *search*: start from random
-z's and follow the gradient of the pixel error for a few hundred steps (here 200 steps from 4
+z's and follow the gradient of the pixel error for a few hundred steps (here {steps} steps from {restarts}
 starts). It is slower by orders of magnitude, and the GAN may simply not be able to draw that image.
-"""
+""".format(steps=INVERSION_STEPS, restarts=INVERSION_RESTARTS)
 
 
 def gan_names(shell: Shell, dataset: str) -> list[str]:
@@ -62,9 +58,9 @@ def gan_names(shell: Shell, dataset: str) -> list[str]:
     return sorted(names, key=lambda n: (chosen is None or n != chosen.name, n))
 
 
-def sample_epochs(ckpt: Checkpoint) -> dict[int, Path]:
+def sample_epochs(service: ModelService) -> dict[int, Path]:
     """{epoch: path} of the sample grids the training wrote (samples/epoch_NNN.png)."""
-    folder = ckpt.path / SAMPLES_DIR
+    folder = service.path / SAMPLES_DIR
     found = {}
     if folder.is_dir():
         for path in folder.iterdir():
@@ -76,10 +72,10 @@ def sample_epochs(ckpt: Checkpoint) -> dict[int, Path]:
 
 def show_epoch(shell: Shell, gan_name: Any, epoch: Any) -> tuple[Any, str]:
     """The sample grid G made at the end of `epoch` (same noise every epoch) and a caption."""
-    ckpt = shell.model(gan_name, ("gan",))
-    epochs = sample_epochs(ckpt)
+    gan = shell.model(gan_name, ("gan",))
+    epochs = sample_epochs(gan)
     if not epochs:
-        return None, f"{ckpt.name} has no sample grids (samples/epoch_NNN.png) in {ckpt.path}."
+        return None, f"{gan.name} has no sample grids (samples/epoch_NNN.png) in its folder."
     wanted = shell.int_in_range(epoch, "Epoch", 0, 10**6)
     nearest = min(epochs, key=lambda e: (abs(e - wanted), e))
     with Image.open(epochs[nearest]) as im:
@@ -89,12 +85,12 @@ def show_epoch(shell: Shell, gan_name: Any, epoch: Any) -> tuple[Any, str]:
 
 def training_curves(shell: Shell, gan_name: Any) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(losses of D and G per epoch, D(x) and D(G(z)) per epoch, a one-line reading)."""
-    ckpt = shell.model(gan_name, ("gan",))
-    history = read_history(ckpt.path)
+    gan = shell.model(gan_name, ("gan",))
+    history = read_history(gan.path)
     losses = history_frame(history, {"loss_d": "discriminator loss", "loss_g": "generator loss"})
     outputs = history_frame(history, {"d_real": "D(x): real images", "d_fake": "D(G(z)): generated"})
     if not history:
-        return losses, outputs, f"{ckpt.name} has no history.json, so there are no curves to show."
+        return losses, outputs, f"{gan.name} has no history.json, so there are no curves to show."
     last = history[-1]
     reading = (f"After {len(history)} epochs D gives real images {last.get('d_real', float('nan')):.2f} and "
                f"generated ones {last.get('d_fake', float('nan')):.2f} on average (½ and ½ would be a perfect tie).")
@@ -106,26 +102,23 @@ def on_gan(shell: Shell, gan_name: Any):
     if not gan_name:
         empty = pd.DataFrame(columns=["epoch", "value", "curve"])
         return gr.Slider(minimum=0, maximum=1, value=0), None, "There is no GAN for this dataset yet.", empty, empty, ""
-    ckpt = shell.model(gan_name, ("gan",))
-    epochs = list(sample_epochs(ckpt))
+    gan = shell.model(gan_name, ("gan",))
+    epochs = list(sample_epochs(gan))
     last = epochs[-1] if epochs else 0
     slider = gr.Slider(minimum=epochs[0] if epochs else 0, maximum=max(last, 1), value=last, step=1)
     return (slider, *show_epoch(shell, gan_name, last), *training_curves(shell, gan_name))
 
 
-def _collapsed_gan(shell: Shell, dataset: str) -> Checkpoint | None:
+def _collapsed_gan(shell: Shell, dataset: str) -> ModelService | None:
     names = sorted(n for n in shell.store.names("gan", dataset) if "collapsed" in n)
-    return shell.store.models[names[0]] if names else None
+    return shell.store.services[names[0]] if names else None
 
 
-def _histogram(shell: Shell, dataset: str, ckpt: Checkpoint, stored: dict[str, Any] | None) -> dict[str, Any] | None:
+def _histogram(gan: ModelService, stored: dict[str, Any] | None) -> dict[str, Any] | None:
     """The class distribution of a GAN: from the stored comparison if there, else measured now."""
-    if stored and ckpt.name in stored.get("gan_class_histograms", {}):
-        return stored["gan_class_histograms"][ckpt.name]
-    classifier = shell.store.classifier_for(dataset)
-    if classifier is None:
-        return None
-    return metrics.class_distribution(ckpt.model, classifier.model, HISTOGRAM_SAMPLES, seed=0)
+    if stored and gan.name in stored.get("gan_class_histograms", {}):
+        return stored["gan_class_histograms"][gan.name]
+    return gan.class_distribution(HISTOGRAM_SAMPLES, seed=0)
 
 
 def mode_collapse(shell: Shell, dataset: Any) -> tuple[Any, Any, Any, str]:
@@ -144,11 +137,9 @@ def mode_collapse(shell: Shell, dataset: Any) -> tuple[Any, Any, Any, str]:
     grids = [None, None]
     for slot, c in ((0, stable), (1, collapsed)):
         if c is not None:
-            z = sample_latents(32, c.model.latent_dim, 0)
-            with torch.no_grad():
-                grids[slot] = grid(c.model.decode(z.to(c.device)).cpu(), ncol=8, cell=56)
+            grids[slot] = grid(c.sample(32, 0), ncol=8, cell=56)
     stored = metrics.read_comparison(shell.store.root, dataset)
-    histograms = {c.name: _histogram(shell, dataset, c, stored) for c in shown}
+    histograms = {c.name: _histogram(c, stored) for c in shown}
     if any(h is None for h in histograms.values()):
         return (*grids, None, f"There is no classifier for {dataset} to read the samples' classes: train one with "
                               f"`python train/classifier.py --dataset {dataset}`.")
@@ -167,27 +158,30 @@ def inversion_demo(shell: Shell, dataset: Any, position: Any, progress: Any = No
     if models["vae"] is None or models["gan"] is None:
         raise user_error(f"This needs a VAE and a GAN for {dataset}; train them first.")
     vae, gan = models["vae"], models["gan"]
-    data = test_images(dataset, gan.model.config.image_size, gan.model.config.channels)
+    data = shell.test_images(gan)
     indices = gallery_indices(data.labels)
     position = shell.int_in_range(position, "Test image", 0, len(indices) - 1)
     x = data.images[indices[position]][None]
 
     start = time.perf_counter()
-    with torch.no_grad():
-        vae_recon = vae.model.decode(encode(vae.model, x, device=vae.device)).cpu()
+    encoded = vae.to_latents(x)
     vae_seconds = time.perf_counter() - start
+
     def report(step: int, steps: int) -> None:
         if progress is not None:
             progress((step, steps), desc="Inverting the GAN", unit="steps")
 
-    result = invert(gan.model, x, steps=INVERSION_STEPS, restarts=INVERSION_RESTARTS, seed=0, progress=report)
-    vae_mse = float((vae_recon - x).pow(2).mean())
-    gan_mse = float(result.errors[0])
-    note = (f"**VAE ({vae.name})**: one pass of the encoder, {1000 * vae_seconds:.1f} ms, pixel error {vae_mse:.4f}.  \n"
+    start = time.perf_counter()
+    inverted = shell.serve(gan.to_latents, x, INVERSION_STEPS, report)
+    gan_seconds = inverted.seconds if inverted.seconds is not None else time.perf_counter() - start
+    found = "" if inverted.seconds is not None else " (found earlier for this image; the search itself took longer)"
+    note = (f"**VAE ({vae.name})**: one pass of the encoder, {1000 * vae_seconds:.1f} ms, "
+            f"pixel error {encoded.errors[0]:.4f}.  \n"
             f"**GAN ({gan.name})**: {INVERSION_STEPS} gradient steps from {INVERSION_RESTARTS} random starts, "
-            f"{result.seconds:.2f} s ({result.seconds / max(vae_seconds, 1e-6):.0f}× longer), "
-            f"pixel error {gan_mse:.4f}.")
-    return to_pil(x[0], 168), to_pil(vae_recon[0], 168), to_pil(result.reconstructions[0].cpu(), 168), note
+            f"{gan_seconds:.2f} s ({gan_seconds / max(vae_seconds, 1e-6):.0f}× longer){found}, "
+            f"pixel error {inverted.errors[0]:.4f}.")
+    return (to_pil(x[0], 168), to_pil(encoded.reconstructions[0], 168), to_pil(inverted.reconstructions[0], 168),
+            note)
 
 
 # --------------------------------------------------------------------------- layout
@@ -205,7 +199,8 @@ def build(shell: Shell) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             # The page sets the range per GAN; API callers may ask for any epoch a GAN has.
-            most = max([max(sample_epochs(shell.store.get(n)), default=1) for n in shell.store.names("gan")], default=1)
+            most = max([max(sample_epochs(shell.store.service(n)), default=1) for n in shell.store.names("gan")],
+                       default=1)
             epoch = gr.Slider(0, most, value=0, step=1, label="Epoch")
             epoch_image = picture("Samples at this epoch")
             epoch_caption = gr.Markdown("")
@@ -243,7 +238,7 @@ def build(shell: Shell) -> None:
         dataset_name = check_dataset(shell, name)
         names = gan_names(shell, dataset_name)
         try:
-            data = test_images(dataset_name)
+            data = shell.test_images(dataset_name)
             items = gallery_items(data, gallery_indices(data.labels))
         except gr.Error:
             items = []
@@ -251,10 +246,16 @@ def build(shell: Shell) -> None:
                 *mode_collapse(shell, dataset_name))
 
     curve_outputs = [epoch, epoch_image, epoch_caption, losses, outputs, reading]
-    demo = gr.context.Context.root_block
-    gr.on([dataset.change, demo.load], on_dataset, dataset,
-          [gan, gallery, position, stable_grid, collapsed_grid, collapse_plot, collapse_note],
-          api_name="gan_dataset").then(lambda g: on_gan(shell, g), gan, curve_outputs, api_visibility="private")
+    dataset_outputs = [gan, gallery, position, stable_grid, collapsed_grid, collapse_plot, collapse_note]
+    dataset.change(on_dataset, dataset, dataset_outputs, api_name="gan_dataset").then(
+        lambda g: on_gan(shell, g), gan, curve_outputs, api_visibility="private")
+
+    def on_load(name):
+        shown = on_dataset(name)
+        names = gan_names(shell, name) if name else []
+        return (*shown, *on_gan(shell, names[0] if names else None))
+
+    shell.on_load(on_load, dataset, [*dataset_outputs, *curve_outputs])
     gan.change(lambda g: on_gan(shell, g), gan, curve_outputs, api_name="gan_training")
     epoch.release(lambda g, e: show_epoch(shell, g, e), [gan, epoch], [epoch_image, epoch_caption],
                   api_name="gan_epoch")

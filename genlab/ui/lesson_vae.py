@@ -14,14 +14,12 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from genlab.checkpoints import Checkpoint
-from genlab.latent import encode
-from genlab.models.vae import kl_to_standard_normal, reparameterize
+from genlab.models.vae import reparameterize
+from genlab.service import ACTIVE_KL, ModelService
 from genlab.ui.images import grid, picture, to_pil
-from genlab.ui.inputs import gallery_indices, gallery_items, test_images
+from genlab.ui.inputs import gallery_indices, gallery_items
 from genlab.ui.lesson_compare import NO_MODELS, check_dataset, dataset_choices, default_dataset, models_for
 from genlab.ui.safety import Drawing
 from genlab.ui.shell import Shell, user_error
@@ -32,7 +30,6 @@ MAP_CELL_PIXELS = 56  # each 28-pixel image drawn at 2x
 SCATTER_POINTS = 2000  # test images encoded for the scatter
 BETA_PREFIX = "-vae-beta-"  # checkpoints named <dataset>-vae-beta-<b> are compared
 BETA_EVAL_IMAGES = 500
-ACTIVE_KL = 0.05  # nats: a latent dimension with less KL than this carries (almost) no information
 MAX_TYPED = 1000.0  # typed mu, sigma and eps: a VAE's are a few units; far larger ones only overflow
 
 LESSON_ENCODER = """
@@ -57,8 +54,8 @@ so walking across the map morphs one class into the next. Click the map to decod
 LESSON_BETA = """
 **β-VAE.** Weighting the KL term by β > 1 buys a tidier, more independent latent space at the
 price of blurrier reconstructions; β < 1 does the reverse. Fewer *active* dimensions (KL above
-0.05 nats) means the model squeezed the image into fewer numbers.
-"""
+{active_kl:g} nats) means the model squeezed the image into fewer numbers.
+""".format(active_kl=ACTIVE_KL)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -71,7 +68,7 @@ def vae_names(shell: Shell, dataset: str) -> list[str]:
     return sorted(names, key=lambda n: (chosen is None or n != chosen.name, n))
 
 
-def _vae(shell: Shell, name: Any) -> Checkpoint:
+def _vae(shell: Shell, name: Any) -> ModelService:
     return shell.model(name, ("vae",))
 
 
@@ -95,7 +92,7 @@ def parse_numbers(text: Any, label: str, count: int | None = None) -> list[float
 
 def pick_test_image(dataset: Any, position: Any) -> tuple[np.ndarray, Any, str]:
     """The gallery's `position`-th test image -> (image (C, H, W) as an array, preview, caption)."""
-    data = test_images(str(dataset))
+    data = Shell.test_images(str(dataset))
     indices = gallery_indices(data.labels)
     if not isinstance(position, int) or not 0 <= position < len(indices):
         raise user_error("Click one of the test images.")
@@ -108,15 +105,15 @@ def use_drawing(shell: Shell, vae_name: Any, drawing: Any) -> tuple[np.ndarray, 
     """A Sketchpad drawing prepared like the VAE's training images -> (image array, preview, caption)."""
     from genlab.preprocess import PreprocessError, prepare_image, style_for
 
-    ckpt = _vae(shell, vae_name)
-    cfg = ckpt.model.config
+    service = _vae(shell, vae_name)
+    channels, size, _ = service.image_shape
     if drawing is None:
         raise user_error("Draw something on the canvas first.")
     try:
-        image = prepare_image(drawing, image_size=cfg.image_size, channels=cfg.channels, style=style_for(ckpt.dataset))
+        image = prepare_image(drawing, image_size=size, channels=channels, style=style_for(service.dataset))
     except PreprocessError as e:
         raise user_error(str(e)) from None
-    image = image.reshape(cfg.channels, cfg.image_size, cfg.image_size)
+    image = image.reshape(channels, size, size)
     return image.numpy(), to_pil(image, 112), "Your drawing, as the VAE sees it."
 
 
@@ -134,10 +131,10 @@ def mu_sigma_figure(mu: list[float], sigma: list[float], kl: list[float]) -> Fig
     ax_sigma.bar(dims, sigma, color="tab:orange")
     ax_sigma.axhline(1, color="gray", linestyle="--", linewidth=0.8, label="σ of the prior")
     ax_sigma.set_ylabel("σ")
-    ax_sigma.set_xlabel("latent dimension (grey ones carry < 0.05 nats: switched off)")
+    ax_sigma.set_xlabel(f"latent dimension (grey ones carry < {ACTIVE_KL:g} nats: switched off)")
     ax_sigma.set_xticks(dims)
     for d in dims:
-        if kl[d] < ACTIVE_KL:  # a switched-off dimension: grey in both charts
+        if not ModelService.is_active(kl[d]):  # a switched-off dimension: grey in both charts
             ax_sigma.patches[d].set_color("lightgray")
             ax_mu.patches[d].set_color("lightgray")
     ax_sigma.legend(fontsize=8, loc="upper right")
@@ -149,43 +146,32 @@ def explain_image(shell: Shell, vae_name: Any, image: Any, eps_seed: Any, eps_te
 
     eps comes from `eps_text` (comma-separated) when given, else from `eps_seed`.
     """
-    ckpt = _vae(shell, vae_name)
-    model = ckpt.model
+    service = _vae(shell, vae_name)
     if image is None:
         raise user_error("Pick a test image or draw one first.")
     x = torch.as_tensor(np.asarray(image), dtype=torch.float32)
-    cfg = model.config
-    if tuple(x.shape) != (cfg.channels, cfg.image_size, cfg.image_size):
-        raise user_error(f"{ckpt.name} takes {cfg.channels}x{cfg.image_size}x{cfg.image_size} images; "
-                         f"this one is {tuple(x.shape)}. Pick the image again.")
-    x = x[None].to(next(model.parameters()).device)
-    d = model.latent_dim
+    if tuple(x.shape) != service.image_shape:
+        c, h, w = service.image_shape
+        raise user_error(f"{service.name} takes {c}x{h}x{w} images; this one is {tuple(x.shape)}. Pick the image again.")
+    d = service.latent_dim
     if str(eps_text or "").strip():
-        eps = torch.tensor([parse_numbers(eps_text, "ε", d)])
+        eps = torch.tensor(parse_numbers(eps_text, "ε", d))
         where = "typed in"
     else:
         seed = shell.seed(eps_seed)
-        eps = torch.randn((1, d), generator=torch.Generator().manual_seed(seed))
+        eps = torch.randn((1, d), generator=torch.Generator().manual_seed(seed))[0]
         where = f"drawn with seed {seed}"
-    with torch.no_grad():
-        mu, logvar = model.encode(x)
-        z = reparameterize(mu, logvar, eps.to(mu.device))
-        logits = model.decode_logits(z)
-        recon = float(F.binary_cross_entropy_with_logits(logits, x, reduction="sum"))
-        kl_dims = kl_to_standard_normal(mu, logvar)[0].cpu()
-    sigma = torch.exp(0.5 * logvar)[0].cpu()
-    mu0, z0, eps0 = mu[0].cpu(), z[0].cpu(), eps[0]
+    ex = service.explain(x, eps)
     table = pd.DataFrame({
-        "dimension": list(range(d)), "μ": mu0.numpy().round(3), "σ": sigma.numpy().round(3),
-        "ε": eps0.numpy().round(3), "z = μ + σ·ε": z0.numpy().round(3), "KL (nats)": kl_dims.numpy().round(3),
+        "dimension": list(range(d)), "μ": ex.mu.numpy().round(3), "σ": ex.sigma.numpy().round(3),
+        "ε": ex.eps.numpy().round(3), "z = μ + σ·ε": ex.z.numpy().round(3), "KL (nats)": ex.kl_per_dim.numpy().round(3),
     })
-    kl = float(kl_dims.sum())
-    active = int((kl_dims >= ACTIVE_KL).sum())
-    text = (f"ε {where}. **−ELBO ≈ {recon + kl:.1f} nats** = reconstruction **{recon:.1f}** "
-            f"(−log p(x | z) for this z) + KL **{kl:.1f}** (summed over the {d} dimensions; "
-            f"{active} of them carry more than {ACTIVE_KL} nats). Lower is better.")
-    figure = mu_sigma_figure(mu0.tolist(), sigma.tolist(), kl_dims.tolist())
-    return figure, table, to_pil(torch.sigmoid(logits[0]).cpu(), 168), text
+    active = sum(service.is_active(k) for k in ex.kl_per_dim.tolist())
+    text = (f"ε {where}. **−ELBO ≈ {ex.reconstruction + ex.kl:.1f} nats** = reconstruction **{ex.reconstruction:.1f}** "
+            f"(−log p(x | z) for this z) + KL **{ex.kl:.1f}** (summed over the {d} dimensions; "
+            f"{active} of them carry at least {ACTIVE_KL:g} nats). Lower is better.")
+    figure = mu_sigma_figure(ex.mu.tolist(), ex.sigma.tolist(), ex.kl_per_dim.tolist())
+    return figure, table, to_pil(ex.decoded, 168), text
 
 
 def worked_example(shell: Shell, dataset: Any, mu_text: Any, sigma_text: Any, eps_text: Any):
@@ -208,8 +194,7 @@ def worked_example(shell: Shell, dataset: Any, mu_text: Any, sigma_text: Any, ep
     picture = None
     map_vae = latent_map_vae(shell, dataset) if dataset else None
     if map_vae is not None and len(mu) == 2:
-        with torch.no_grad():
-            picture = to_pil(map_vae.model.decode(z.float()[None].to(map_vae.device))[0].cpu(), 168)
+        picture = to_pil(map_vae.decode(z.float()[None])[0], 168)
         text += f"  \nDecoded by {map_vae.name}, the 2-d VAE."
     elif len(mu) == 2:
         text += "  \n(With a 2-d VAE for this dataset the z would be decoded here.)"
@@ -219,11 +204,11 @@ def worked_example(shell: Shell, dataset: Any, mu_text: Any, sigma_text: Any, ep
 # --------------------------------------------------------------------------- the latent map
 
 
-def latent_map_vae(shell: Shell, dataset: str) -> Checkpoint | None:
+def latent_map_vae(shell: Shell, dataset: str) -> ModelService | None:
     """The 2-d VAE of `dataset` (preferring <dataset>-vae-2), or None."""
-    names = [n for n in shell.store.names("vae", dataset) if shell.store.models[n].model.latent_dim == 2]
+    names = [n for n in shell.store.names("vae", dataset) if shell.store.services[n].latent_dim == 2]
     names.sort(key=lambda n: (n != f"{dataset}-vae-2", BETA_PREFIX in n, n))
-    return shell.store.models[names[0]] if names else None
+    return shell.store.services[names[0]] if names else None
 
 
 def map_latents() -> torch.Tensor:
@@ -245,56 +230,45 @@ def pixel_to_latent(x: float, y: float) -> tuple[float, float]:
     return z1, z2
 
 
-_scatter_cache: dict[tuple[str, int, str], pd.DataFrame] = {}
+def encoded_test_set(service: ModelService) -> pd.DataFrame:
+    """The test images' means under a 2-d VAE: columns z1, z2, class (the service's test codes)."""
+    mu, labels = service.test_codes()
+    names = service.class_names or []
+    classes = [names[int(k)] if int(k) < len(names) else str(int(k)) for k in labels]
+    return pd.DataFrame({"z1": mu[:, 0].numpy(), "z2": mu[:, 1].numpy(), "class": classes})
 
 
-def encoded_test_set(ckpt: Checkpoint, dataset: str) -> pd.DataFrame:
-    """The test images' means under a 2-d VAE: columns z1, z2, class (cached per model)."""
-    key = (ckpt.name, id(ckpt.model), dataset)
-    if key not in _scatter_cache:
-        data = test_images(dataset, ckpt.model.config.image_size, ckpt.model.config.channels)
-        n = min(SCATTER_POINTS, len(data))
-        mu = encode(ckpt.model, data.images[:n])
-        names = [data.class_names[int(k)] if int(k) < len(data.class_names) else str(int(k)) for k in data.labels[:n]]
-        _scatter_cache[key] = pd.DataFrame({"z1": mu[:, 0].numpy(), "z2": mu[:, 1].numpy(), "class": names})
-    return _scatter_cache[key]
+def _scatter(shell: Shell, service: ModelService) -> pd.DataFrame:
+    try:
+        return shell.serve(encoded_test_set, service)
+    except gr.Error:
+        return pd.DataFrame(columns=["z1", "z2", "class"])
 
 
 def latent_map(shell: Shell, dataset: Any) -> tuple[Any, pd.DataFrame, str]:
     """(decoded grid over [-3, 3]^2, scatter of the test set's codes, note) for the 2-d VAE."""
     dataset = check_dataset(shell, dataset)
-    ckpt = latent_map_vae(shell, dataset)
-    if ckpt is None:
+    vae = latent_map_vae(shell, dataset)
+    if vae is None:
         return None, pd.DataFrame(columns=["z1", "z2", "class"]), (
             f"There is no 2-d VAE for {dataset} yet: train one with `python train/vae.py --dataset {dataset} "
             f"--latent-dim 2` (it writes checkpoints/{dataset}-vae-2), then press ↻ Refresh models.")
-    with torch.no_grad():
-        images = ckpt.model.decode(map_latents().to(ckpt.device)).cpu()
-    picture = grid(images, ncol=MAP_CELLS, cell=MAP_CELL_PIXELS, pad=0)
-    try:
-        scatter = encoded_test_set(ckpt, dataset)
-    except gr.Error:
-        scatter = pd.DataFrame(columns=["z1", "z2", "class"])
-    return picture, scatter, f"{ckpt.name}: click anywhere on the map."
+    picture = grid(vae.decode(map_latents()), ncol=MAP_CELLS, cell=MAP_CELL_PIXELS, pad=0)
+    return picture, _scatter(shell, vae), f"{vae.name}: click anywhere on the map."
 
 
 def decode_at_pixel(shell: Shell, dataset: Any, x: Any, y: Any) -> tuple[Any, str, pd.DataFrame]:
     """Decode the latent under pixel (x, y) of the map -> (image, text, scatter with that point marked)."""
     dataset = check_dataset(shell, dataset)
-    ckpt = latent_map_vae(shell, dataset)
-    if ckpt is None:
+    vae = latent_map_vae(shell, dataset)
+    if vae is None:
         raise user_error(f"There is no 2-d VAE for {dataset} to decode with.")
     size = MAP_CELLS * MAP_CELL_PIXELS
     x = shell.number(x, "x", 0, size)
     y = shell.number(y, "y", 0, size)
     z1, z2 = pixel_to_latent(x, y)
-    with torch.no_grad():
-        image = ckpt.model.decode(torch.tensor([[z1, z2]], device=ckpt.device))[0].cpu()
-    try:
-        scatter = encoded_test_set(ckpt, dataset)
-    except gr.Error:
-        scatter = pd.DataFrame(columns=["z1", "z2", "class"])
-    marked = pd.concat([scatter, pd.DataFrame({"z1": [z1], "z2": [z2], "class": ["← you clicked"]})],
+    image = vae.decode(torch.tensor([[z1, z2]]))[0]
+    marked = pd.concat([_scatter(shell, vae), pd.DataFrame({"z1": [z1], "z2": [z2], "class": ["← you clicked"]})],
                        ignore_index=True)
     return to_pil(image, 168), f"z = ({z1:.2f}, {z2:.2f})", marked
 
@@ -302,14 +276,13 @@ def decode_at_pixel(shell: Shell, dataset: Any, x: Any, y: Any) -> tuple[Any, st
 # --------------------------------------------------------------------------- beta-VAEs
 
 
-def beta_models(shell: Shell, dataset: str) -> list[Checkpoint]:
+def beta_models(shell: Shell, dataset: str) -> list[ModelService]:
     """Checkpoints named <dataset>-vae-beta-<b>, by beta."""
-    found = [c for n, c in shell.store.models.items()
-             if c.kind == "vae" and n.split("/")[-1].startswith(f"{dataset}{BETA_PREFIX}")]
-    return sorted(found, key=lambda c: (c.model.config.beta, c.name))
+    found = [m for n, m in shell.store.services.items()
+             if m.kind == "vae" and n.split("/")[-1].startswith(f"{dataset}{BETA_PREFIX}")]
+    return sorted(found, key=lambda m: (m.beta, m.name))
 
 
-@torch.no_grad()
 def beta_comparison(shell: Shell, dataset: Any) -> tuple[Any, pd.DataFrame, str]:
     """(originals over reconstructions, one row per beta; numbers per model; note)."""
     dataset = check_dataset(shell, dataset)
@@ -320,22 +293,15 @@ def beta_comparison(shell: Shell, dataset: Any) -> tuple[Any, pd.DataFrame, str]
             f"No β-VAEs for {dataset} yet. Train some, e.g. `python train/vae.py --dataset {dataset} --beta 4 "
             f"--out checkpoints/{dataset}{BETA_PREFIX}4` (and `--beta 0.5`), then press ↻ Refresh models.")
     reference = models_for(shell, dataset)["vae"]
-    if reference is not None and all(c.name != reference.name for c in betas):
-        betas = sorted([*betas, reference], key=lambda c: (c.model.config.beta, c.name))
-    cfg = betas[0].model.config
-    data = test_images(dataset, cfg.image_size, cfg.channels)
-    x = data.images[:BETA_EVAL_IMAGES]
+    if reference is not None and all(m.name != reference.name for m in betas):
+        betas = sorted([*betas, reference], key=lambda m: (m.beta, m.name))
+    x = shell.test_images(betas[0]).images[:BETA_EVAL_IMAGES]
     rows, pictures = [], [x[:8]]
-    for c in betas:
-        model = c.model
-        xd = x.to(c.device)
-        mu, logvar = model.encode(xd)
-        logits = model.decode_logits(mu)  # the mean code: what the model keeps of each image
-        recon = float(F.binary_cross_entropy_with_logits(logits, xd, reduction="sum")) / len(x)
-        kl_dims = kl_to_standard_normal(mu, logvar).mean(0)
-        rows.append([c.name, model.config.beta, model.latent_dim, round(recon, 1), round(float(kl_dims.sum()), 1),
-                     int((kl_dims >= ACTIVE_KL).sum())])
-        pictures.append(torch.sigmoid(logits[:8]).cpu())
+    for m in betas:
+        recon, recon_nats, kl_dims = m.reconstruction_terms(x)
+        rows.append([m.name, m.beta, m.latent_dim, round(recon_nats, 1), round(float(kl_dims.sum()), 1),
+                     sum(m.is_active(k) for k in kl_dims.tolist())])
+        pictures.append(recon[:8])
     picture = grid(torch.cat(pictures), ncol=8, cell=56)
     note = ("Top row: test images. Below, one row per model in the table's order: its reconstruction "
             f"from the mean code. Numbers are averages over {len(x)} test images.")
@@ -422,7 +388,7 @@ def build(shell: Shell) -> None:
         dataset_name = check_dataset(shell, name)
         names = vae_names(shell, dataset_name)
         try:
-            data = test_images(dataset_name)
+            data = shell.test_images(dataset_name)
             items = gallery_items(data, gallery_indices(data.labels))
             image, picture, text = pick_test_image(dataset_name, 0)
         except gr.Error as e:
@@ -430,11 +396,17 @@ def build(shell: Shell) -> None:
         return (gr.Dropdown(choices=names, value=names[0] if names else None), items, image, picture, text,
                 *latent_map(shell, dataset_name), *beta_comparison(shell, dataset_name))
 
-    demo = gr.context.Context.root_block
-    gr.on([dataset.change, demo.load], on_dataset, dataset,
-          [vae, gallery, image_state, preview, caption, map_image, scatter, map_note, beta_picture, beta_table,
-           beta_note], api_name="vae_dataset").then(explain, explain_inputs, explain_outputs,
-                                                    api_visibility="private")
+    dataset_outputs = [vae, gallery, image_state, preview, caption, map_image, scatter, map_note, beta_picture,
+                       beta_table, beta_note]
+    dataset.change(on_dataset, dataset, dataset_outputs, api_name="vae_dataset").then(
+        explain, explain_inputs, explain_outputs, api_visibility="private")
+
+    def on_load(name, eps_seed_value, typed):
+        shown = on_dataset(name)
+        names = vae_names(shell, name) if name else []
+        return (*shown, *explain(names[0] if names else None, shown[2], eps_seed_value, typed))
+
+    shell.on_load(on_load, [dataset, eps_seed, eps_text], [*dataset_outputs, *explain_outputs])
 
     def on_gallery(name, evt: gr.SelectData):
         return pick_test_image(name, evt.index)

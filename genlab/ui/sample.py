@@ -1,25 +1,24 @@
-"""Tab "Sample": a grid of samples from the chosen model, with a seed."""
+"""Tab "Sample": a grid of samples from the chosen model, with a seed and a temperature / truncation.
+
+The grid follows the controls: it is redrawn when a slider is released, the seed changes, or the
+model changes (the button draws again with the same settings).
+"""
 
 from __future__ import annotations
 
 import gradio as gr
-import torch
 
-from genlab.latent import sample_latents
 from genlab.ui.images import grid
 from genlab.ui.shell import Shell
 
 
 def sample_grid(shell: Shell, model_name: str, seed: float, count: float, temperature: float):
     """Decode `count` latents drawn with `seed`, scaled by `temperature` (VAE) / truncation (GAN)."""
-    ckpt = shell.model(model_name)
+    service = shell.model(model_name)
     count = shell.int_in_range(count, "Number of samples", 1, 64)
     seed = shell.seed(seed)
     temperature = shell.number(temperature, "Temperature", 0.01, 3.0)
-    z = sample_latents(count, ckpt.model.latent_dim, seed, scale=temperature)
-    with torch.no_grad():
-        images = ckpt.model.decode(z)
-    return grid(images, ncol=min(8, count))
+    return grid(service.sample(count, seed, scale=temperature), ncol=min(8, count))
 
 
 def build(shell: Shell) -> None:
@@ -29,6 +28,12 @@ def build(shell: Shell) -> None:
         button = gr.Button("Sample", variant="primary")
     output = gr.Image(label="Samples", format="png", type="pil", interactive=False, buttons=["download"])
     inputs = [shell.model_picker, shell.seed_box, count, temperature]
-    fn = lambda *a: sample_grid(shell, *a)  # noqa: E731
-    button.click(fn, inputs, output, api_name="sample")
-    shell.on_model_change(fn, inputs, output)
+
+    def sample(model_name, seed, count, temperature):
+        return sample_grid(shell, model_name, seed, count, temperature)
+
+    button.click(sample, inputs, output, api_name="sample")
+    # No button needed: releasing a slider or changing the seed redraws (the model picker, via the shell).
+    gr.on([count.release, temperature.release, shell.seed_box.change], sample, inputs, output,
+          api_visibility="private", trigger_mode="always_last", show_progress="hidden")
+    shell.on_model_change(sample, inputs, output)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import gradio as gr
 
-from genlab.checkpoints import Checkpoint
+from genlab.data import DataError, ImageData
+from genlab.service import ModelService, ServiceError, test_images
 from genlab.ui.store import ModelStore
+
+log = logging.getLogger(__name__)
 
 MAX_SEED = 2**31 - 1
 
@@ -35,18 +39,40 @@ class Shell:
     model_picker: Any = None  # gr.Dropdown of VAE and GAN checkpoint names
     seed_box: Any = None  # gr.Number
     _model_change: list[tuple[Callable, list, Any]] = field(default_factory=list)
+    _load: list[tuple[Callable, list, Any]] = field(default_factory=list)
 
     # -- checks -----------------------------------------------------------------------------
-    def model(self, name: Any, kinds: tuple[str, ...] = ("vae", "gan")) -> Checkpoint:
+    def model(self, name: Any, kinds: tuple[str, ...] = ("vae", "gan")) -> ModelService:
+        """The service of the model called `name`, of one of `kinds`, or a user error."""
         if not name:
             raise user_error("Pick a model first.")
         try:
-            ckpt = self.store.get(str(name))
+            service = self.store.service(str(name))
         except KeyError as e:
             raise user_error(str(e.args[0])) from None
-        if ckpt.kind not in kinds:
-            raise user_error(f"{name} is a {ckpt.kind}; this needs a {' or '.join(kinds)}.")
-        return ckpt
+        if service.kind not in kinds:
+            raise user_error(f"{name} is a {service.kind}; this needs a {' or '.join(kinds)}.")
+        return service
+
+    @staticmethod
+    def test_images(model: ModelService | str) -> ImageData:
+        """The test split of a model's dataset at its size (or of a dataset, at 28x28 grey), or a
+        user error that names no server path (the log keeps the details)."""
+        try:
+            return model.test_images() if isinstance(model, ModelService) else test_images(model)
+        except DataError as e:
+            dataset = model.dataset if isinstance(model, ModelService) else model
+            log.warning("test images of %s: %s", dataset, e)
+            raise user_error(f"The test images of {dataset} are not on this server: see data/README.md "
+                             f"in the Genlab repository for where they go.") from None
+
+    @staticmethod
+    def serve(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """fn(*args, **kwargs) for a service method, its ServiceError turned into a user error."""
+        try:
+            return fn(*args, **kwargs)
+        except ServiceError as e:
+            raise user_error(str(e)) from None
 
     def seed(self, value: Any) -> int:
         return self.int_in_range(value, "Seed", 0, MAX_SEED)
@@ -73,11 +99,14 @@ class Shell:
         """Also run `fn(inputs) -> outputs` whenever the picked model changes (and on load)."""
         self._model_change.append((fn, inputs, outputs))
 
+    def on_load(self, fn: Callable, inputs: list, outputs: Any) -> None:
+        """Run `fn(inputs) -> outputs` when a page loads (after the model picker is set)."""
+        self._load.append((fn, inputs, outputs))
+
     def model_choices(self) -> list[tuple[str, str]]:
         """(label, name) for every VAE and GAN, grouped by dataset."""
         out = []
-        for name in sorted(self.store.names(("vae", "gan")),
-                           key=lambda n: (self.store.models[n].dataset, self.store.models[n].kind, n)):
-            c = self.store.models[name]
-            out.append((f"{c.dataset} · {c.kind.upper()} · {c.model.latent_dim}-d latent · {name}", name))
+        services = self.store.services
+        for name in sorted(self.store.names(("vae", "gan")), key=lambda n: (services[n].dataset, services[n].kind, n)):
+            out.append((services[name].describe(), name))
         return out

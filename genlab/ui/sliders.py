@@ -7,7 +7,8 @@ round trip. When a slider is released the latent goes back to the server, which 
 session's gr.State and decodes it too, so the server image and the HTTP API (`decode`) agree.
 
 VAE sliders are ordered by each dimension's average KL to the prior on the test set (active
-dimensions first); GAN sliders add GANSpace principal directions next to the raw dimensions.
+dimensions first); GAN sliders add GANSpace principal directions next to the raw dimensions. Both
+come from the model's service (genlab.service), which ships the directions with the checkpoint.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,12 @@ from typing import Any
 import gradio as gr
 import torch
 
-from genlab.checkpoints import Checkpoint
-from genlab.latent import decode, gan_space_directions, kl_order, sample_latents
+from genlab.service import INVERSION_STEPS, ModelService
 from genlab.ui import inputs
 from genlab.ui.images import to_pil
 from genlab.ui.safety import ImageUpload
 from genlab.ui.shell import MAX_SEED, Shell, user_error
-from genlab.webdecoder import WebDecoderError, export_decoder
+from genlab.webdecoder import WebDecoderError
 
 STATIC = Path(__file__).resolve().parent / "static"
 DECODER_JS = (STATIC / "decoder.js").read_text()
@@ -37,9 +36,6 @@ PANEL_JS = (STATIC / "sliders_panel.js").read_text()
 
 MAX_ABS_LATENT = 50.0  # larger entries are refused: far outside anything the models were trained on
 SLIDER_RANGE = 4.0  # sliders span [-4, 4] (further when the latent already lies beyond)
-INACTIVE_KL = 0.01  # nats; a VAE dimension with less average KL is ignored by the decoder
-GANSPACE_K = 8
-DEFAULT_INVERSION_STEPS = 200
 
 PANEL_TEMPLATE = """
 <div class="gl-panel">
@@ -66,77 +62,19 @@ PANEL_CSS = """
 .gl-inactive { opacity: 0.55; }
 """
 
-# -- caches (models are only read; these depend on the model alone, so users share them) -------------
+# -- what the page fetches -----------------------------------------------------------------------------
 
-_lock = threading.Lock()
-_exports: dict[str, tuple[torch.nn.Module, dict]] = {}  # model name -> (model, export)
-_directions: dict[str, tuple[torch.nn.Module, torch.Tensor, torch.Tensor]] = {}  # name -> (model, V, var)
-_direction_jobs: dict[str, tuple[torch.nn.Module, threading.Thread]] = {}  # name -> (model, thread)
-DIRECTIONS_WAIT = 2.0  # seconds a start waits for GANSpace before the page fetches them itself
-
-
-def model_key(ckpt: Checkpoint) -> str:
-    """Changes when the store reloads the model, so browsers fetch new weights."""
-    return f"{ckpt.name}#{id(ckpt.model):x}"
-
-
-def web_decoder_json(ckpt: Checkpoint) -> dict:
-    """The export of `ckpt`'s decoder (cached per model)."""
-    with _lock:
-        cached = _exports.get(ckpt.name)
-        if cached is not None and cached[0] is ckpt.model:
-            return cached[1]
+def web_decoder_json(service: ModelService) -> dict:
+    """The export of the model's decoder for static/decoder.js (computed once by the service)."""
     try:
-        spec = export_decoder(ckpt.model)
+        return service.web_export()
     except WebDecoderError as e:
-        raise user_error(f"{ckpt.name} cannot be decoded in the browser: {e}") from None
-    spec["model"], spec["key"] = ckpt.name, model_key(ckpt)
-    with _lock:
-        _exports[ckpt.name] = (ckpt.model, spec)
-    return spec
+        raise user_error(f"{service.name} cannot be decoded in the browser: {e}") from None
 
 
-def gan_directions(ckpt: Checkpoint, wait: float | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """GANSpace directions (k, D) and their variances (k,) for a GAN, computed once per model.
-
-    The PCA over 4000 samples takes seconds (minutes on a busy 2-core machine), so it runs in a
-    background thread; this waits up to `wait` seconds (None: until done) and returns None if the
-    directions are not ready by then.
-    """
-    with _lock:
-        cached = _directions.get(ckpt.name)
-        if cached is not None and cached[0] is ckpt.model:
-            return cached[1], cached[2]
-        job = _direction_jobs.get(ckpt.name)
-        if job is None or job[0] is not ckpt.model:
-            thread = threading.Thread(target=_compute_directions, args=(ckpt,), daemon=True,
-                                      name=f"ganspace-{ckpt.name}")
-            _direction_jobs[ckpt.name] = job = (ckpt.model, thread)
-            thread.start()
-    job[1].join(wait)
-    with _lock:
-        cached = _directions.get(ckpt.name)
-    if cached is not None and cached[0] is ckpt.model:
-        return cached[1], cached[2]
-    return None
-
-
-def _compute_directions(ckpt: Checkpoint) -> None:
-    k = min(GANSPACE_K, ckpt.model.latent_dim)
-    try:
-        directions, variances = gan_space_directions(ckpt.model, k=k, num_samples=4000, seed=0)
-    except (ValueError, RuntimeError):  # e.g. a degenerate generator: show the raw dimensions only
-        directions, variances = torch.zeros(0, ckpt.model.latent_dim), torch.zeros(0)
-    with _lock:
-        _directions[ckpt.name] = (ckpt.model, directions, variances)
-
-
-def direction_rows(ckpt: Checkpoint, z: torch.Tensor, wait: float | None) -> list[dict] | None:
-    """Slider rows for the GANSpace directions at latent z (1, D), or None while being computed."""
-    found = gan_directions(ckpt, wait)
-    if found is None:
-        return None
-    vectors, variances = found
+def direction_rows(service: ModelService, z: torch.Tensor) -> list[dict]:
+    """Slider rows for a GAN's GANSpace directions at latent z (1, D) ([] for other models)."""
+    vectors, variances = service.ganspace()
     coords = (vectors @ z[0]).tolist()
     r = _range(coords)
     return [{"label": f"PC{j + 1}", "note": f"variance {var:.3g}", "vector": [round(float(x), 7) for x in v],
@@ -145,7 +83,7 @@ def direction_rows(ckpt: Checkpoint, z: torch.Tensor, wait: float | None) -> lis
 
 # -- checks ------------------------------------------------------------------------------------------
 
-def check_latent(ckpt: Checkpoint, values: Any) -> torch.Tensor:
+def check_latent(service: ModelService, values: Any) -> torch.Tensor:
     """A latent from the browser or an API caller (list or JSON text) -> (1, D), or a clear error."""
     if isinstance(values, str):
         try:
@@ -156,9 +94,9 @@ def check_latent(ckpt: Checkpoint, values: Any) -> torch.Tensor:
         values = values.get("latent")
     if not isinstance(values, (list, tuple)):
         raise user_error("The latent must be a list of numbers, like [0.1, -1.2, ...].")
-    dim = ckpt.model.latent_dim
+    dim = service.latent_dim
     if len(values) != dim:
-        raise user_error(f"{ckpt.name} has a {dim}-d latent; got {len(values)} values.")
+        raise user_error(f"{service.name} has a {dim}-d latent; got {len(values)} values.")
     out = []
     for i, v in enumerate(values):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -170,11 +108,11 @@ def check_latent(ckpt: Checkpoint, values: Any) -> torch.Tensor:
     return torch.tensor([out], dtype=torch.float32)
 
 
-def _slider_model(shell: Shell, name: Any) -> Checkpoint:
-    ckpt = shell.model(name)
-    if getattr(ckpt.model.config, "num_classes", 0):
-        raise user_error(f"{ckpt.name} is class-conditional; the sliders work with unconditional models.")
-    return ckpt
+def _slider_model(shell: Shell, name: Any) -> ModelService:
+    service = shell.model(name)
+    if service.conditional:
+        raise user_error(f"{service.name} is class-conditional; the sliders work with unconditional models.")
+    return service
 
 
 # -- the spec the browser panel draws ------------------------------------------------------------------
@@ -183,52 +121,47 @@ def _range(values: list[float]) -> float:
     return max(SLIDER_RANGE, math.ceil(max((abs(v) for v in values), default=0.0)))
 
 
-def panel_spec(ckpt: Checkpoint, z: torch.Tensor, origin: str) -> dict:
+def panel_spec(service: ModelService, z: torch.Tensor, origin: str) -> dict:
     """What the panel shows: slider rows (in display order) and the latent z (1, D)."""
     latent = [round(float(v), 6) for v in z[0]]
-    dims = []
-    if ckpt.kind == "vae":
-        kl = ckpt.metrics.get("kl_per_dim")
-        if isinstance(kl, list) and len(kl) == len(latent):
-            order = kl_order(kl)
-            for i in order:
-                inactive = kl[i] < INACTIVE_KL
-                dims.append({"i": i, "label": f"z{i}", "inactive": inactive,
-                             "note": f"KL {kl[i]:.2f} nats" + (" · unused" if inactive else "")})
-            title = "Latent dimensions, most informative first (average KL on the test set)"
-        else:
-            dims = [{"i": i, "label": f"z{i}", "note": ""} for i in range(len(latent))]
-            title = "Latent dimensions (no per-dimension KL in this checkpoint)"
+    kl = service.kl_per_dim() if service.kind == "vae" else None
+    if kl is not None:
+        dims = []
+        for i in service.dimension_order():
+            inactive = not service.is_active(kl[i])
+            dims.append({"i": i, "label": f"z{i}", "inactive": inactive,
+                         "note": f"KL {kl[i]:.2f} nats" + (" · unused" if inactive else "")})
+        title = "Latent dimensions, most informative first (average KL on the test set)"
     else:
         dims = [{"i": i, "label": f"z{i}", "note": ""} for i in range(len(latent))]
-        title = "Raw latent dimensions"
+        title = ("Raw latent dimensions" if service.kind == "gan"
+                 else "Latent dimensions (no per-dimension KL in this checkpoint)")
     r = _range(latent)
     for d in dims:
         d["min"], d["max"] = -r, r
-    directions = direction_rows(ckpt, z, DIRECTIONS_WAIT) if ckpt.kind == "gan" else []
-    return {"model": ckpt.name, "key": model_key(ckpt), "kind": ckpt.kind, "version": time.time_ns(),
-            "latent": latent, "dims": dims, "dims_title": title, "directions": directions or [],
-            "directions_pending": directions is None, "origin": origin}
+    return {"model": service.name, "key": service.key, "kind": service.kind, "version": time.time_ns(),
+            "latent": latent, "dims": dims, "dims_title": title, "directions": direction_rows(service, z),
+            "directions_pending": False, "origin": origin}
 
 
-def decode_image(ckpt: Checkpoint, z: torch.Tensor):
+def decode_image(service: ModelService, z: torch.Tensor):
     """z (1, D) -> the picture the server shows (224 pixels, nearest-neighbour)."""
-    return to_pil(decode(ckpt.model, z)[0])
+    return to_pil(service.decode(z)[0])
 
 
-def _start(ckpt: Checkpoint, z: torch.Tensor, origin: str, note: str = ""):
-    state = {"model": ckpt.name, "latent": z[0].tolist(), "origin": z[0].tolist(), "origin_text": origin}
+def _start(service: ModelService, z: torch.Tensor, origin: str, note: str = ""):
+    state = {"model": service.name, "latent": z[0].tolist(), "origin": z[0].tolist(), "origin_text": origin}
     text = f"Started from {origin}." + (f" {note}" if note else "")
-    return state, panel_spec(ckpt, z, origin), decode_image(ckpt, z), text
+    return state, panel_spec(service, z, origin), decode_image(service, z), text
 
 
 # -- endpoints ------------------------------------------------------------------------------------------
 
 def start_sample(shell: Shell, model_name: Any, seed: Any):
     """Start from the latent drawn with `seed` -> (state, panel spec, image, note)."""
-    ckpt = _slider_model(shell, model_name)
+    service = _slider_model(shell, model_name)
     seed = shell.seed(seed)
-    return _start(ckpt, sample_latents(1, ckpt.model.latent_dim, seed), f"a random sample (seed {seed})")
+    return _start(service, service.sample_latents(1, seed), f"a random sample (seed {seed})")
 
 
 def randomize(shell: Shell, model_name: Any):
@@ -236,53 +169,53 @@ def randomize(shell: Shell, model_name: Any):
     return start_sample(shell, model_name, random.SystemRandom().randrange(MAX_SEED))
 
 
-def _from_endpoint(ckpt: Checkpoint, endpoint: inputs.Endpoint, steps: int, progress: Any):
-    found = inputs.to_latents(ckpt, [endpoint], steps, inputs.gradio_progress(progress, "Inverting the GAN"))
+def _from_endpoint(shell: Shell, service: ModelService, endpoint: inputs.Endpoint, steps: int, progress: Any):
+    found = inputs.to_latents(shell, service, [endpoint], steps, inputs.gradio_progress(progress, "Inverting the GAN"))
     note = found.how + (f" Reconstruction error (MSE): {found.errors[0]:.4f}." if found.errors[0] is not None else "")
-    return _start(ckpt, found.latents[:1].float(), endpoint.description, note)
+    return _start(service, found.latents[:1].float(), endpoint.description, note)
 
 
 def start_dataset(shell: Shell, model_name: Any, index: Any, steps: Any, progress=gr.Progress()):
     """Start from test image `index`: encoded (VAE) or inverted with `steps` steps (GAN)."""
-    ckpt = _slider_model(shell, model_name)
+    service = _slider_model(shell, model_name)
     steps = shell.int_in_range(steps, "Inversion steps", 1, inputs.MAX_INVERSION_STEPS)
-    endpoint = inputs.resolve(shell, ckpt, inputs.TEST, None, None, index, 0)
-    return _from_endpoint(ckpt, endpoint, steps, progress)
+    endpoint = inputs.resolve(shell, service, inputs.TEST, None, None, index, 0)
+    return _from_endpoint(shell, service, endpoint, steps, progress)
 
 
 def start_upload(shell: Shell, model_name: Any, upload: Any, steps: Any, progress=gr.Progress()):
     """Start from an uploaded picture, prepared like the training data, then encoded / inverted."""
-    ckpt = _slider_model(shell, model_name)
+    service = _slider_model(shell, model_name)
     steps = shell.int_in_range(steps, "Inversion steps", 1, inputs.MAX_INVERSION_STEPS)
-    endpoint = inputs.resolve(shell, ckpt, inputs.UPLOAD, upload, None, 0, 0, what="the start image")
-    return _from_endpoint(ckpt, endpoint, steps, progress)
+    endpoint = inputs.resolve(shell, service, inputs.UPLOAD, upload, None, 0, 0, what="the start image")
+    return _from_endpoint(shell, service, endpoint, steps, progress)
 
 
 def reset(shell: Shell, model_name: Any, state: Any):
     """Back to where this session started for the model (the zero latent if it has not started)."""
-    ckpt = _slider_model(shell, model_name)
-    if isinstance(state, dict) and state.get("model") == ckpt.name:
-        z = check_latent(ckpt, state.get("origin"))
-        return _start(ckpt, z, state.get("origin_text", "the start"))
-    return _start(ckpt, torch.zeros(1, ckpt.model.latent_dim), "the zero latent (the prior's mean)")
+    service = _slider_model(shell, model_name)
+    if isinstance(state, dict) and state.get("model") == service.name:
+        z = check_latent(service, state.get("origin"))
+        return _start(service, z, state.get("origin_text", "the start"))
+    return _start(service, torch.zeros(1, service.latent_dim), "the zero latent (the prior's mean)")
 
 
 def release(shell: Shell, panel_value: Any, state: Any):
     """The browser released a slider: keep its latent in the session and decode it on the server."""
     if not isinstance(panel_value, dict):
         raise user_error("The sliders sent no latent.")
-    ckpt = _slider_model(shell, panel_value.get("model"))
-    z = check_latent(ckpt, panel_value.get("latent"))
-    state = dict(state) if isinstance(state, dict) and state.get("model") == ckpt.name else {
-        "model": ckpt.name, "origin": z[0].tolist(), "origin_text": "your sliders"}
+    service = _slider_model(shell, panel_value.get("model"))
+    z = check_latent(service, panel_value.get("latent"))
+    state = dict(state) if isinstance(state, dict) and state.get("model") == service.name else {
+        "model": service.name, "origin": z[0].tolist(), "origin_text": "your sliders"}
     state["latent"] = z[0].tolist()
-    return state, decode_image(ckpt, z)
+    return state, decode_image(service, z)
 
 
 def decode_latent(shell: Shell, model_name: Any, latent: Any):
     """API: model name + latent (list of D numbers) -> the decoded picture."""
-    ckpt = _slider_model(shell, model_name)
-    return decode_image(ckpt, check_latent(ckpt, latent))
+    service = _slider_model(shell, model_name)
+    return decode_image(service, check_latent(service, latent))
 
 
 # -- layout ---------------------------------------------------------------------------------------------
@@ -302,8 +235,8 @@ def build(shell: Shell) -> None:
         if not isinstance(request, list) or len(request) != 2:
             raise user_error("Ask for directions with [model name, latent].")
         model_name, latent = request
-        ckpt = _slider_model(shell, model_name)
-        return direction_rows(ckpt, check_latent(ckpt, latent), None) if ckpt.kind == "gan" else []
+        service = _slider_model(shell, model_name)
+        return direction_rows(service, check_latent(service, latent))
 
     panel = gr.HTML(
         None, html_template=PANEL_TEMPLATE, css_template=PANEL_CSS, js_on_load=PANEL_JS,
@@ -320,7 +253,7 @@ def build(shell: Shell) -> None:
                              format="png", interactive=False, object_fit="contain", buttons=[])
         with gr.Row():
             index = gr.Number(0, label="Test image number", precision=0, minimum=0)
-            steps = gr.Slider(10, inputs.MAX_INVERSION_STEPS, value=DEFAULT_INVERSION_STEPS, step=10,
+            steps = gr.Slider(10, inputs.MAX_INVERSION_STEPS, value=INVERSION_STEPS, step=10,
                               label="GAN inversion steps (the GAN has no encoder)")
             dataset_btn = gr.Button("Start from this test image")
         with gr.Row():
@@ -367,25 +300,20 @@ def build(shell: Shell) -> None:
     gr.api(web_decoder, api_name="web_decoder")
 
     def pick(model_name, evt: gr.SelectData):
-        ckpt = _slider_model(shell, model_name)
-        data = inputs.test_images(ckpt.dataset, ckpt.model.config.image_size, ckpt.model.config.channels)
-        return inputs.gallery_indices(data.labels)[evt.index]
+        return inputs.gallery_indices(shell.test_images(_slider_model(shell, model_name)).labels)[evt.index]
 
     gallery.select(pick, model, index, api_visibility="private").then(
         slider_start_dataset, [model, index, steps], outs, api_visibility="private")
 
     def on_model(model_name, seed):
-        ckpt = shell.store.models.get(model_name) if model_name else None
-        if ckpt is None:
+        service = shell.store.services.get(model_name) if model_name else None
+        if service is None:
             return None, None, None, "", gr.Gallery(value=[])
         try:
-            data = inputs.test_images(ckpt.dataset, ckpt.model.config.image_size, ckpt.model.config.channels)
+            data = shell.test_images(service)
             items = inputs.gallery_items(data, inputs.gallery_indices(data.labels))
         except gr.Error:
             items = []
         return (*start_sample(shell, model_name, seed if seed is not None else 0), gr.Gallery(value=items))
 
     shell.on_model_change(on_model, [model, shell.seed_box], [*outs, gallery])
-    for name in shell.store.names("gan"):  # start the GANSpace PCAs now, in the background
-        if not getattr(shell.store.models[name].model.config, "num_classes", 0):
-            gan_directions(shell.store.models[name], wait=0)

@@ -1,4 +1,5 @@
-"""Every checkpoint the app can show, loaded once at start-up and only read afterwards.
+"""Every checkpoint the app can show, loaded once at start-up and only read afterwards, each behind
+its `genlab.service.ModelService` (the only way the tabs reach a model).
 
 Per-user state (the current latent, chosen images) lives in `gr.State`, never here.
 Checkpoints can also come from Hugging Face Hub repos (`app.py --hub owner/name`), named by repo id.
@@ -6,12 +7,17 @@ Checkpoints can also come from Hugging Face Hub repos (`app.py --hub owner/name`
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from genlab import metrics
 from genlab.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
+from genlab.service import ModelService
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -19,6 +25,7 @@ class ModelStore:
     root: Path
     device: str = "cpu"
     models: dict[str, Checkpoint] = field(default_factory=dict)
+    services: dict[str, ModelService] = field(default_factory=dict)  # one per model, same names
     problems: list[str] = field(default_factory=list)  # one sentence per skipped folder
     hub: list[str] = field(default_factory=list)  # Hub repo ids loaded next to the folder
     _stamps: dict[str, int] = field(default_factory=dict, repr=False)  # weights' mtime when loaded
@@ -48,7 +55,8 @@ class ModelStore:
             except CheckpointError as e:
                 problems.append(f"Skipping checkpoint: {e}")
             except Exception as e:  # noqa: BLE001 - one unreadable folder must not stop the others loading
-                problems.append(f"Skipping checkpoint {name}: it could not be loaded ({type(e).__name__}: {e}).")
+                log.warning("checkpoint %s could not be loaded", folder, exc_info=e)
+                problems.append(f"Skipping checkpoint {name}: it could not be loaded (see the server's log).")
         for repo_id in self.hub:
             if repo_id in self.models and self.models[repo_id].info.get("hub_repo") == repo_id:
                 # a Hub checkpoint is downloaded once; refresh retries only the ones that failed
@@ -60,14 +68,35 @@ class ModelStore:
                 models[repo_id] = load_from_hub(repo_id, device=self.device)
             except CheckpointError as e:  # unreachable, not found, not a genlab checkpoint...
                 problems.append(f"Skipping checkpoint: {e}")
+        services = self._services_for(models)
         with self._lock:
-            self.models, self._stamps, self.problems = models, stamps, problems
+            self.models, self.services, self._stamps, self.problems = models, services, stamps, problems
         return problems
+
+    def _services_for(self, models: dict[str, Checkpoint]) -> dict[str, ModelService]:
+        """A service per model: kept for an unchanged model (its caches stay), new for a new one;
+        each VAE and GAN gets the service of its dataset's classifier."""
+        services: dict[str, ModelService] = {}
+        for name, ckpt in models.items():
+            old = self.services.get(name)
+            services[name] = old if old is not None and old.checkpoint is ckpt else ModelService(ckpt)
+        for service in services.values():
+            if service.kind != "classifier":
+                names = sorted(n for n, s in services.items() if s.kind == "classifier" and s.dataset == service.dataset)
+                service.classifier = services[names[0]] if names else None
+        return services
 
     def get(self, name: str) -> Checkpoint:
         """The checkpoint called `name`, or KeyError with a clear sentence."""
         try:
             return self.models[name]
+        except (KeyError, TypeError):
+            raise KeyError(f"There is no model called {name!r}. Pick one from the list.") from None
+
+    def service(self, name: str) -> ModelService:
+        """The service of the model called `name`, or KeyError with a clear sentence."""
+        try:
+            return self.services[name]
         except (KeyError, TypeError):
             raise KeyError(f"There is no model called {name!r}. Pick one from the list.") from None
 
@@ -79,7 +108,14 @@ class ModelStore:
     def datasets(self) -> list[str]:
         return sorted({c.dataset for c in self.models.values() if c.kind in ("vae", "gan")})
 
-    def classifier_for(self, dataset: str) -> Checkpoint | None:
+    def classifier_for(self, dataset: str) -> ModelService | None:
         """The classifier trained on `dataset`, if one is shipped (used to measure and to edit)."""
-        names = self.names("classifier", dataset)
-        return self.models[names[0]] if names else None
+        names = sorted(self.names("classifier", dataset))
+        return self.services[names[0]] if names else None
+
+    def chosen(self, dataset: str) -> dict[str, ModelService | None]:
+        """The VAE, GAN and classifier that stand for `dataset` wherever the app puts the two
+        families side by side (the one rule: `genlab.metrics.choose_models`); None where missing."""
+        infos = {n: {**c.info, "kind": c.kind, "dataset": c.dataset} for n, c in self.models.items()}
+        return {kind: self.services.get(name) if name else None
+                for kind, name in metrics.choose_models(infos, dataset).items()}
