@@ -174,11 +174,13 @@ def test_decoder_matches_pytorch_on_shipped_models(page, checkpoint):
         assert difference <= 1e-3, f"{backend}: max abs difference {difference:.2e}"
 
 
-def test_without_wasm_simd_the_page_falls_back_to_javascript(browser):
+@pytest.mark.parametrize("remove", ["WebAssembly.validate = () => false",  # as a browser without SIMD answers
+                                    "delete window.WebAssembly"])  # no WebAssembly at all
+def test_without_wasm_simd_the_page_falls_back_to_javascript(browser, remove):
     page = browser.new_page()
     try:
         page.set_content("<html><body></body></html>")
-        page.evaluate("() => { WebAssembly.validate = () => false; }")  # as a browser without SIMD answers
+        page.evaluate(f"() => {{ {remove}; }}")
         page.add_script_tag(content=DECODER_JS.read_text())
         model = tiny_gan()
         z = torch.randn(2, model.latent_dim, generator=torch.Generator().manual_seed(4))

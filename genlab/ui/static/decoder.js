@@ -184,7 +184,6 @@
     };
   }
 
-
   // -- the WebAssembly SIMD backend -----------------------------------------------------------------
 
   // decoder_kernel.wasm, built from decoder_kernel.c by tools/build_decoder_kernel.py.
@@ -206,8 +205,8 @@
   function kernel() {
     if (kernelModule === undefined) {
       try {
-        const bytes = kernelBytes();
-        kernelModule = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+        const bytes = typeof WebAssembly === "object" ? kernelBytes() : null;
+        kernelModule = bytes && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
         if (!kernelModule) kernelError = "this browser has no WebAssembly SIMD";
       } catch (err) {
         kernelModule = null;
