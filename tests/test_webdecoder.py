@@ -175,7 +175,8 @@ def test_decoder_matches_pytorch_on_shipped_models(page, checkpoint):
 
 
 @pytest.mark.parametrize("remove", ["WebAssembly.validate = () => false",  # as a browser without SIMD answers
-                                    "delete window.WebAssembly"])  # no WebAssembly at all
+                                    "delete window.WebAssembly"],  # no WebAssembly at all
+                         ids=["no-simd", "no-webassembly"])
 def test_without_wasm_simd_the_page_falls_back_to_javascript(browser, remove):
     page = browser.new_page()
     try:
