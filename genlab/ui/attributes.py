@@ -55,11 +55,17 @@ def choices_for(shell: Shell, service: ModelService, custom: dict | None) -> lis
     return out
 
 
-def attribute_choices(shell: Shell, model_name: Any, current: Any, custom: dict | None):
-    """The `attribute_choices` endpoint: the attribute dropdown for a model (keeps the pick if offered)."""
+def pick_attribute(shell: Shell, model_name: Any, current: Any, custom: dict | None) -> tuple[list, str]:
+    """(choices, value) of the attribute dropdown for a model: the current pick if offered, else the default."""
     choices = choices_for(shell, shell.model(model_name), custom)
     values = [v for _, v in choices]
     value = current if current in values else (DEFAULT_ATTRIBUTE if DEFAULT_ATTRIBUTE in values else values[0])
+    return choices, value
+
+
+def attribute_choices(shell: Shell, model_name: Any, current: Any, custom: dict | None):
+    """The `attribute_choices` endpoint: the attribute dropdown for a model (keeps the pick if offered)."""
+    choices, value = pick_attribute(shell, model_name, current, custom)
     return gr.Dropdown(choices=choices, value=value)
 
 
@@ -310,10 +316,10 @@ def build(shell: Shell) -> None:
     def first_visit(model_name, source, upload, drawing, test_index, seed, attribute_value, method_value,
                     conditional_value, strength_value, strip_value, inversion_value, custom_state):
         """On load: the attribute list, and an edit of the picker's default (a random sample) to show the idea."""
-        dropdown = attribute_choices(shell, model_name, attribute_value, custom_state)
-        return (dropdown, *edit_attribute(shell, model_name, source, upload, drawing, test_index, seed, dropdown.value,
-                                          method_value, conditional_value, strength_value, strip_value,
-                                          inversion_value, custom_state))
+        choices, value = pick_attribute(shell, model_name, attribute_value, custom_state)
+        return (gr.Dropdown(choices=choices, value=value),
+                *edit_attribute(shell, model_name, source, upload, drawing, test_index, seed, value, method_value,
+                                conditional_value, strength_value, strip_value, inversion_value, custom_state))
 
     shell.on_load(first_visit, edit_inputs, [attribute, *edit_outputs])
 
