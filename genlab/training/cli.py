@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 
 from genlab import checkpoints as ckpt
+from genlab.augment import parse_policy
 from genlab.data import DataError
 from genlab.models import MODEL_KINDS
 from genlab.training.config import TrainConfig, TrainingDiverged
@@ -51,6 +52,8 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, default=None, choices=[1, 3],
                    help="default: 1 for MNIST-format data, 3 for an image folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for PyTorch (default: its own choice; on a busy machine 1 can be faster)")
     p.add_argument("--no-mixed-precision", action="store_true",
                    help="on CUDA, train in float32 instead of bf16 autocast (the CPU always uses float32)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
@@ -71,6 +74,12 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
                        help="the discriminator's learning rate (default: --lr)")
         p.add_argument("--ema-decay", type=float, default=0.999,
                        help="decay of the generator's moving average that is shipped (0: the last weights)")
+        p.add_argument("--diffaugment", default="", metavar="POLICY",
+                       help="differentiable augmentation of everything D sees (real and fake): a comma-separated "
+                            "subset of color,translation,cutout (empty: none)")
+        p.add_argument("--r1", type=float, default=0.0, metavar="GAMMA",
+                       help="R1 penalty weight on D's gradient at real images (0: off)")
+        p.add_argument("--r1-every", type=int, default=4, help="apply R1 every N discriminator steps (lazy)")
         p.add_argument("--width", type=int, default=64, help="generator and discriminator width")
         p.add_argument("--refine-convs", type=int, default=1,
                        help="3x3 convolutions per resolution in both networks (0: plain DCGAN layout)")
@@ -109,7 +118,9 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
         batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed,
         device=args.device, out=out, resume=args.resume, limit=args.limit,
         generator_steps=getattr(args, "generator_steps", 1),
-        lr_discriminator=getattr(args, "lr_discriminator", None), ema_decay=getattr(args, "ema_decay", 0.999), progress=not args.no_progress,
+        lr_discriminator=getattr(args, "lr_discriminator", None), ema_decay=getattr(args, "ema_decay", 0.999),
+        diffaugment=",".join(parse_policy(getattr(args, "diffaugment", ""))),
+        r1_gamma=getattr(args, "r1", 0.0), r1_every=max(1, getattr(args, "r1_every", 4)), progress=not args.no_progress,
         mixed_precision=not args.no_mixed_precision,
     )
     return mc, tc
@@ -118,6 +129,8 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
 def main(kind: str, argv: list[str] | None = None) -> int:
     """Command-line entry point shared by train/vae.py, train/gan.py and train/classifier.py."""
     args = build_parser(kind).parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(max(1, args.threads))
     try:
         check_device(args.device)
         if args.push_to_hub:

@@ -35,6 +35,9 @@ class TrainConfig:
     generator_steps: int = 1  # GAN: generator updates per discriminator update
     lr_discriminator: float | None = None  # GAN: the discriminator's learning rate (default: lr)
     ema_decay: float = 0.999  # GAN: the shipped generator is this moving average of its weights (0: off)
+    diffaugment: str = ""  # GAN: DiffAugment policy for what D sees, e.g. "color,translation,cutout"
+    r1_gamma: float = 0.0  # GAN: weight of the R1 penalty on D's gradient at real images (0: off)
+    r1_every: int = 4  # GAN: apply R1 every this many D steps, scaled up to match (lazy regularization)
     progress: bool = True
     mixed_precision: bool = True  # bf16 autocast for the forward passes, on CUDA only
 

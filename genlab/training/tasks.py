@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.augment import diff_augment
 from genlab.data import ImageData
 from genlab.models.gan import GAN, discriminator_loss, generator_loss, recalibrate_batchnorm
 from genlab.models.vae import VAE, negative_elbo_terms
@@ -177,6 +178,18 @@ class GANTask(Task):
         k = self.model.config.num_classes
         return torch.randint(0, k, (n,), generator=g).to(self.device) if k else None
 
+    def _augment(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """What D sees: x (B, C, H, W), DiffAugmented as tc.diffaugment says (itself when empty)."""
+        return diff_augment(x, self.tc.diffaugment, g) if self.tc.diffaugment else x
+
+    def _r1_penalty(self, x: torch.Tensor, labels: torch.Tensor | None, g: torch.Generator) -> torch.Tensor:
+        """R1 (Mescheder et al. 2018): mean squared norm of D's gradient at the real images (B, C, H, W)."""
+        x = x.detach().requires_grad_(True)
+        with self.amp():
+            logits = self.D(self._augment(x, g), labels)
+        (grad,) = torch.autograd.grad(logits.float().sum(), x, create_graph=True)
+        return grad.pow(2).flatten(1).sum(1).mean()
+
     def step(self, x, y, g):
         cfg = self.model.config
         b = x.shape[0]
@@ -185,10 +198,21 @@ class GANTask(Task):
         labels = torch.cat([real_labels, fake_labels]) if cfg.num_classes else None
         with self.amp():
             fake = self.G(randn((b, cfg.latent_dim), g, self.device), fake_labels)
-            logits = self.D(torch.cat([x, fake.detach().to(x.dtype)]), labels)  # one pass: real then fake
+            both = self._augment(torch.cat([x, fake.detach().to(x.dtype)]), g)
+            logits = self.D(both, labels)  # one pass: real then fake
         logits = logits.float()
         real_logits, fake_logits = logits[:b], logits[b:]
         loss_d = discriminator_loss(real_logits, fake_logits, cfg.loss)
+        extra: dict[str, torch.Tensor] = {}
+        if self.tc.r1_gamma:
+            # Lazy R1 (Karras et al. 2020): every r1_every steps, weighted r1_every times. The step
+            # count comes from the saved moving-average counter, so a resumed run keeps the rhythm.
+            d_step = int(self.ema_updates) // max(1, self.tc.generator_steps)
+            if d_step % self.tc.r1_every == 0:
+                penalty = self._r1_penalty(x, real_labels, g)
+                loss_d = loss_d + 0.5 * self.tc.r1_gamma * self.tc.r1_every * penalty
+                self.last_r1 = penalty.detach()
+            extra["r1"] = getattr(self, "last_r1", torch.zeros(()))  # the latest measured value
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -200,7 +224,7 @@ class GANTask(Task):
             fake_labels = self._labels(b, g)
             with self.amp():
                 fake = self.G(randn((b, cfg.latent_dim), g, self.device), fake_labels)
-                fake_logits_g = bare_d(fake, fake_labels)
+                fake_logits_g = bare_d(self._augment(fake, g), fake_labels)
             loss_g = generator_loss(fake_logits_g.float(), cfg.loss)
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -209,6 +233,7 @@ class GANTask(Task):
         return {
             "loss_d": loss_d, "loss_g": loss_g,
             "d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean(),
+            **extra,
         }
 
     @torch.no_grad()
