@@ -45,9 +45,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import slider_latency  # noqa: E402
+from bench.http_api import API, StreamEnded, call_api, upload_file  # noqa: E402
 
 PYTHON = sys.executable
-API = "/gradio_api"
 CHECKPOINTS = REPO / "checkpoints"
 PLAIN_CHECKPOINT = CHECKPOINTS / "fashion-mnist-vae-16"  # the baseline of the existing slider numbers
 RANDOM, DRAW, UPLOAD, TEST = "Random sample", "Draw", "Upload", "Test image"  # genlab.ui.inputs.SOURCES
@@ -247,39 +247,12 @@ def start_server(name: str, args: list[str], logs: Path, temp: Path, attempts: i
 def call(http: requests.Session, base: str, api_name: str, data: list, session_hash: str | None = None,
          timeout: float = 600) -> tuple[str, Any, float]:
     """One event over plain HTTP -> ("complete" | "error" | "exception", payload, milliseconds)."""
-    body: dict[str, Any] = {"data": data}
-    if session_hash:
-        body["session_hash"] = session_hash
     t0 = time.perf_counter()
     try:
-        r = http.post(f"{base}{API}/call/{api_name}", data=json.dumps(body), timeout=timeout,
-                      headers={"Content-Type": "application/json"})
-        r.raise_for_status()
-        event_id = r.json()["event_id"]
-        event = None
-        with http.get(f"{base}{API}/call/{api_name}/{event_id}", stream=True, timeout=timeout) as stream:
-            stream.raise_for_status()
-            # Big chunks: requests joins a long line chunk by chunk, so 512-byte chunks make a
-            # multi-megabyte result (web_decoder) take minutes on the client alone.
-            for raw in stream.iter_lines(chunk_size=1 << 16, decode_unicode=True):
-                if raw.startswith("event:"):
-                    event = raw.split(":", 1)[1].strip()
-                elif raw.startswith("data:") and event in ("complete", "error"):
-                    payload = json.loads(raw.split(":", 1)[1].strip())
-                    if event == "error" and isinstance(payload, dict):
-                        payload = payload.get("error") or payload.get("message") or payload
-                    return event, payload, 1000 * (time.perf_counter() - t0)
-        return "exception", "the event stream ended without a result", 1000 * (time.perf_counter() - t0)
-    except (requests.RequestException, ValueError, KeyError) as e:
+        event, payload = call_api(base, api_name, data, session_hash, timeout, http)
+    except (requests.RequestException, StreamEnded, ValueError, KeyError) as e:
         return "exception", f"{type(e).__name__}: {e}", 1000 * (time.perf_counter() - t0)
-
-
-def upload(base: str, path: Path) -> dict:
-    """Upload a file once; returns the FileData dict that image and file inputs take."""
-    with open(path, "rb") as f:
-        r = requests.post(f"{base}{API}/upload", files={"files": (path.name, f)}, timeout=60)
-    r.raise_for_status()
-    return {"path": r.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+    return event, payload, 1000 * (time.perf_counter() - t0)
 
 
 @dataclass(frozen=True)
@@ -719,8 +692,8 @@ def plain_request(user: int, step: int) -> Request:
 def api_section_rows(ours: Server, plain: Server, m: Models, plan: Plan, work: Path, log) -> tuple[list, dict]:
     """Rows of the API table (the plain Gradio anchor first), and {api or api/label: Timed}."""
     seven = draw_seven(work / "seven.png")
-    image = upload(ours.url, seven)
-    sketch = {"background": None, "layers": [], "composite": upload(ours.url, seven), "id": None}
+    image = upload_file(ours.url, seven)
+    sketch = {"background": None, "layers": [], "composite": upload_file(ours.url, seven), "id": None}
     cases = api_cases(m, image, sketch)
     session = f"bench-api-{random.getrandbits(32):08x}"
     names = named_endpoints(ours.url)

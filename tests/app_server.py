@@ -11,7 +11,6 @@ of GET /gradio_api/call/<api_name>/<event_id> up to its `complete` or `error` ev
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,12 +19,10 @@ import pytest
 import requests
 import torch
 
+from bench.http_api import API, StreamEnded, call_api, upload_file
 from genlab.checkpoints import save_checkpoint
 from genlab.data import CLASS_NAMES
 from genlab.models import GAN, VAE, Classifier, ClassifierConfig, GANConfig, VAEConfig
-
-API = "/gradio_api"
-
 
 VAE_NAME, GAN_NAME = "mnist-vae-16", "mnist-gan-16"
 RANDOM, DRAW, UPLOAD, TEST = "Random sample", "Draw", "Upload", "Test image"  # genlab.ui.inputs.SOURCES
@@ -105,35 +102,15 @@ def genlab_app_checkpoints(genlab_app) -> Path:
 def call(base: str, api_name: str, data: list[Any], session_hash: str | None = None,
          timeout: float = 120.0) -> tuple[str, Any]:
     """Run one API event; returns ("complete", outputs) or ("error", message)."""
-    body: dict[str, Any] = {"data": data}
-    if session_hash:
-        body["session_hash"] = session_hash
-    # json.dumps writes NaN and Infinity (requests' json= refuses them): tests send them on purpose.
-    r = requests.post(f"{base}{API}/call/{api_name}", data=json.dumps(body), timeout=timeout,
-                      headers={"Content-Type": "application/json"})
-    r.raise_for_status()
-    event_id = r.json()["event_id"]
-    event = None
-    with requests.get(f"{base}{API}/call/{api_name}/{event_id}", stream=True, timeout=timeout) as stream:
-        stream.raise_for_status()
-        for raw in stream.iter_lines(decode_unicode=True):
-            if raw.startswith("event:"):
-                event = raw.split(":", 1)[1].strip()
-            elif raw.startswith("data:") and event in ("complete", "error"):
-                payload = json.loads(raw.split(":", 1)[1].strip())
-                if event == "error" and isinstance(payload, dict):
-                    payload = payload.get("error") or payload.get("message") or payload
-                return event, payload
-    raise AssertionError(f"{api_name}: the event stream ended without a result")
+    try:
+        return call_api(base, api_name, data, session_hash, timeout)
+    except StreamEnded as e:
+        raise AssertionError(str(e)) from None
 
 
 def upload(base: str, path: Path) -> dict[str, Any]:
     """Upload a file to the app; returns the FileData dict an image/file input takes."""
-    with open(path, "rb") as f:
-        r = requests.post(f"{base}{API}/upload", files={"files": (path.name, f)}, timeout=30)
-    r.raise_for_status()
-    server_path = r.json()[0]
-    return {"path": server_path, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+    return upload_file(base, path, timeout=30)
 
 
 def fetch_image(base: str, filedata: dict[str, Any]):

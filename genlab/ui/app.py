@@ -16,6 +16,16 @@ INTRO = (
     "Explore the latent spaces of a variational autoencoder (VAE) and a generative adversarial "
     "network (GAN) trained on MNIST digits and Fashion-MNIST clothes. Pick a model, then sample."
 )
+# (title, module with `build(shell)`) of every tab, in the order the page shows them.
+TABS = [
+    ("Sample", sample),
+    ("Latent sliders", sliders),
+    ("Interpolate", interpolate),
+    ("Edit attributes", attributes),
+    ("VAE vs GAN", lesson_compare),
+    ("How a VAE works", lesson_vae),
+    ("How a GAN trains", lesson_gan),
+]
 CSS = """
 .genlab-pixelated img, .genlab-pixelated canvas { image-rendering: pixelated; }
 #genlab-tradeoffs td, #genlab-tradeoffs th, #genlab-tradeoffs td * { white-space: normal !important; overflow-wrap: anywhere; }
@@ -41,20 +51,9 @@ def build_app(store: ModelStore) -> gr.Blocks:
             refresh = gr.Button("↻ Refresh models", scale=0)
         status = gr.Markdown(_problems_text(store.problems))
         with gr.Tabs():
-            with gr.Tab("Sample"):
-                sample.build(shell)
-            with gr.Tab("Latent sliders"):
-                sliders.build(shell)
-            with gr.Tab("Interpolate"):
-                interpolate.build(shell)
-            with gr.Tab("Edit attributes"):
-                attributes.build(shell)
-            with gr.Tab("VAE vs GAN"):
-                lesson_compare.build(shell)
-            with gr.Tab("How a VAE works"):
-                lesson_vae.build(shell)
-            with gr.Tab("How a GAN trains"):
-                lesson_gan.build(shell)
+            for title, module in TABS:
+                with gr.Tab(title):
+                    module.build(shell)
 
         def refresh_models(current):
             problems = store.refresh()

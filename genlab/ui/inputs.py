@@ -191,7 +191,9 @@ def build_picker(shell: Shell, label: str, default_seed: int = 0, api_name: str 
 
     gallery.select(pick_from_gallery, [shell.model_picker], test_index, api_visibility="private")
 
-    preview = lambda *args: prepare_input(shell, *args)  # noqa: E731
+    def preview(model_name, source, upload, drawing, test_index, seed):
+        return prepare_input(shell, model_name, source, upload, drawing, test_index, seed)
+
     triggers = [source.change, seed.change, drawing.change, upload.change, test_index.change]
     visibility = "public" if api_name else "private"
     gr.on(triggers, preview, [shell.model_picker, *[source, upload, drawing, test_index, seed]],

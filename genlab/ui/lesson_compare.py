@@ -60,6 +60,17 @@ def dataset_choices(shell: Shell) -> list[str]:
     return shell.store.datasets()
 
 
+def dataset_and_model_row(shell: Shell, kind: str) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """The top row of a lesson tab: a Dataset dropdown (MNIST first) and one of the `kind` models."""
+    datasets = dataset_choices(shell)
+    with gr.Row():
+        dataset = gr.Dropdown(datasets, value=default_dataset(datasets), label="Dataset", scale=1)
+        # All models of the kind are valid choices for API callers (the page narrows the list to the
+        # dataset); a name added by "Refresh models" reaches the handler, whose check names a missing one.
+        model = gr.Dropdown(shell.store.names(kind), value=None, label=kind.upper(), scale=2, allow_custom_value=True)
+    return dataset, model
+
+
 def check_dataset(shell: Shell, dataset: Any) -> str:
     if not dataset:
         raise user_error("Pick a dataset first (no VAE or GAN checkpoints were found).")
@@ -243,7 +254,10 @@ def build(shell: Shell) -> None:
                vae_curve, gan_curve]
     dataset.change(on_dataset, [dataset, seed], outputs, api_name="compare_dataset")
     shell.on_load(on_dataset, [dataset, seed], outputs)
-    seed.submit(lambda n, s: samples_side_by_side(shell, n, s), [dataset, seed],
+    def compare_samples(dataset_name, seed_value):
+        return samples_side_by_side(shell, dataset_name, seed_value)
+
+    seed.submit(compare_samples, [dataset, seed],
                 [vae_samples, gan_samples, real_samples, samples_note], api_name="compare_samples")
 
     def on_recompute(name, progress=gr.Progress()):

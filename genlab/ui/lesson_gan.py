@@ -21,7 +21,7 @@ from genlab.service import INVERSION_RESTARTS, INVERSION_STEPS, ModelService
 from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import gallery_indices, gallery_items
 from genlab.ui.lesson_compare import (
-    NO_MODELS, check_dataset, class_bars, dataset_choices, default_dataset, history_frame, models_for,
+    NO_MODELS, check_dataset, class_bars, dataset_and_model_row, history_frame, models_for,
 )
 from genlab.ui.shell import Shell, user_error
 
@@ -188,13 +188,7 @@ def inversion_demo(shell: Shell, dataset: Any, position: Any, progress: Any = No
 
 
 def build(shell: Shell) -> None:
-    datasets = dataset_choices(shell)
-    with gr.Row():
-        dataset = gr.Dropdown(datasets, value=default_dataset(datasets), label="Dataset", scale=1)
-        # All GANs are valid choices for API callers (the page narrows the list to the dataset);
-        # a name added by "Refresh models" reaches the handler, whose check names a missing model.
-        gan = gr.Dropdown(shell.store.names("gan"), value=None, label="GAN", scale=2,
-                          allow_custom_value=True)
+    dataset, gan = dataset_and_model_row(shell, "gan")
     gr.Markdown(LESSON_MINMAX)
     with gr.Row():
         with gr.Column(scale=1):
@@ -256,9 +250,14 @@ def build(shell: Shell) -> None:
         return (*shown, *on_gan(shell, names[0] if names else None))
 
     shell.on_load(on_load, dataset, [*dataset_outputs, *curve_outputs])
-    gan.change(lambda g: on_gan(shell, g), gan, curve_outputs, api_name="gan_training")
-    epoch.release(lambda g, e: show_epoch(shell, g, e), [gan, epoch], [epoch_image, epoch_caption],
-                  api_name="gan_epoch")
+    def gan_training(gan_name):
+        return on_gan(shell, gan_name)
+
+    def gan_epoch(gan_name, epoch_number):
+        return show_epoch(shell, gan_name, epoch_number)
+
+    gan.change(gan_training, gan, curve_outputs, api_name="gan_training")
+    epoch.release(gan_epoch, [gan, epoch], [epoch_image, epoch_caption], api_name="gan_epoch")
 
     def on_gallery(evt: gr.SelectData):
         return evt.index

@@ -20,7 +20,7 @@ from genlab.models.vae import reparameterize
 from genlab.service import ACTIVE_KL, ModelService
 from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import gallery_indices, gallery_items
-from genlab.ui.lesson_compare import NO_MODELS, check_dataset, dataset_choices, default_dataset, models_for
+from genlab.ui.lesson_compare import NO_MODELS, check_dataset, dataset_and_model_row, models_for
 from genlab.ui.safety import Drawing
 from genlab.ui.shell import Shell, user_error
 
@@ -312,13 +312,7 @@ def beta_comparison(shell: Shell, dataset: Any) -> tuple[Any, pd.DataFrame, str]
 
 
 def build(shell: Shell) -> None:
-    datasets = dataset_choices(shell)
-    with gr.Row():
-        dataset = gr.Dropdown(datasets, value=default_dataset(datasets), label="Dataset", scale=1)
-        # All VAEs are valid choices for API callers (the page narrows the list to the dataset);
-        # a name added by "Refresh models" reaches the handler, whose check names a missing model.
-        vae = gr.Dropdown(shell.store.names("vae"), value=None, label="VAE", scale=2,
-                          allow_custom_value=True)
+    dataset, vae = dataset_and_model_row(shell, "vae")
     gr.Markdown(LESSON_ENCODER)
     image_state = gr.State(None)
     with gr.Row():
@@ -413,13 +407,19 @@ def build(shell: Shell) -> None:
 
     gallery.select(on_gallery, dataset, [image_state, preview, caption], api_visibility="private").then(
         explain, explain_inputs, explain_outputs, api_visibility="private")
-    use_drawing_button.click(lambda v, d: use_drawing(shell, v, d), [vae, drawing], [image_state, preview, caption],
+    def use_drawing_event(vae_name, drawing_value):
+        return use_drawing(shell, vae_name, drawing_value)
+
+    def worked_example_event(dataset_name, mu, sigma, eps):
+        return worked_example(shell, dataset_name, mu, sigma, eps)
+
+    use_drawing_button.click(use_drawing_event, [vae, drawing], [image_state, preview, caption],
                              api_name="vae_use_drawing").then(explain, explain_inputs, explain_outputs,
                                                               api_visibility="private")
     gr.on([vae.change, eps_seed.change, eps_text.submit], explain, explain_inputs, explain_outputs,
           api_name="vae_explain", trigger_mode="always_last")
     resample.click(lambda s: (int(s or 0) + 1, ""), eps_seed, [eps_seed, eps_text], api_visibility="private")
-    compute.click(lambda *a: worked_example(shell, *a), [dataset, mu_text, sigma_text, worked_eps],
+    compute.click(worked_example_event, [dataset, mu_text, sigma_text, worked_eps],
                   [worked_table, worked_text, worked_image], api_name="vae_worked_example")
 
     def on_map_click(name, evt: gr.SelectData):
