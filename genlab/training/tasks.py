@@ -14,7 +14,7 @@ from torch import nn
 from genlab.augment import diff_augment
 from genlab.data import ImageData
 from genlab.models.gan import GAN, discriminator_loss, generator_loss, recalibrate_batchnorm
-from genlab.models.vae import VAE, negative_elbo_terms
+from genlab.models.vae import VAE, kl_to_standard_normal, negative_elbo_terms
 from genlab.training.config import TrainConfig, autocast, randn
 from genlab.training.distributed import Dist, ddp
 
@@ -97,7 +97,7 @@ class VAETask(Task):
             terms = negative_elbo_terms(logits, x, mu, logvar)
             totals["reconstruction"] += float(terms.reconstruction) * len(x)
             totals["kl"] += float(terms.kl) * len(x)
-            kl_per_dim += (0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)).sum(0).double().cpu()
+            kl_per_dim += kl_to_standard_normal(mu, logvar).sum(0).double().cpu()
         model.train()
         n = len(test)
         return {
