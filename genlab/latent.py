@@ -227,7 +227,7 @@ class _Adam:
 def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int = 4, lr: float = 0.05,
            seed: int = 0, device: str | torch.device = "cpu",
            progress: Callable[[int, int], None] | None = None,
-           prior_weight: float = 1e-3) -> InversionResult:
+           prior_weight: float = 1e-3, pixel_weights: torch.Tensor | None = None) -> InversionResult:
     """Find z with G(z) close to each image: GAN inversion by optimization (Zhu et al. 2016).
 
     images: (B, C, H, W) in [0, 1] -> InversionResult with latents (B, D).
@@ -237,6 +237,9 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
     Keeps, per image, the z with the lowest reconstruction error seen at any step. The generator runs
     in eval mode, on its own device; its weights are never changed (gradients are taken for z only).
     `progress(step, steps)` is called about 50 times, and once at the end. Results are on `device`.
+    pixel_weights: None (every pixel counts the same) or non-negative weights that broadcast to
+    `images`, e.g. a (1, 1, H, W) 0/1 mask of the known pixels for inpainting; the error is then the
+    weighted mean  sum(w (G(z) - x)^2) / sum(w)  per image, in the search and in `errors`.
     """
     generator = _generator_of(gan)
     if getattr(generator.config, "num_classes", 0):
@@ -257,6 +260,16 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
     start_time = time.perf_counter()
 
     target = images.to(model_device, torch.float32).repeat(restarts, 1, 1, 1)  # restart-major: (R*B, C, H, W)
+    weights = None if pixel_weights is None else _pixel_weights(pixel_weights, images.shape, model_device)
+
+    def error_of(x: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) pictures and targets -> (N,) (weighted) mean squared error."""
+        squared = (x - goal).pow(2)
+        if weights is None:
+            return squared.flatten(1).mean(1)
+        w = weights.repeat(x.shape[0] // b, 1, 1, 1)
+        return (squared * w).flatten(1).sum(1) / w.flatten(1).sum(1)
+
     g = torch.Generator().manual_seed(int(seed))
     # One draw per restart, so restart r starts from the same z whatever the number of restarts.
     z = torch.cat([torch.randn((b, dim), generator=g) for _ in range(restarts)])
@@ -269,7 +282,7 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
     with _eval_mode(generator):
         for step in range(steps + 1):
             x = generator(z)
-            err = (x - target).pow(2).flatten(1).mean(1)  # (R*B,) reconstruction error of the current z
+            err = error_of(x, target)  # (R*B,) reconstruction error of the current z
             with torch.no_grad():
                 better = err < best_err
                 best_err = torch.where(better, err.detach(), best_err)
@@ -288,9 +301,23 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
         latents = best_z.view(restarts, b, dim)[which, torch.arange(b, device=model_device)]
         with torch.no_grad():
             reconstructions = generator(latents)
-            errors = (reconstructions - target[:b]).pow(2).flatten(1).mean(1)
+            errors = error_of(reconstructions, target[:b])
     return InversionResult(latents.detach().to(device), reconstructions.to(device), errors.to(device),
                            time.perf_counter() - start_time)
+
+
+def _pixel_weights(pixel_weights: torch.Tensor, shape: torch.Size, device: torch.device) -> torch.Tensor:
+    """`invert`'s pixel_weights checked and broadcast to `shape` (B, C, H, W), as float32 on `device`."""
+    w = torch.as_tensor(pixel_weights).to(device, torch.float32)
+    try:
+        w = torch.broadcast_to(w, shape)
+    except RuntimeError:
+        raise ValueError(f"pixel_weights of shape {tuple(w.shape)} do not fit images of shape {tuple(shape)}.") from None
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise ValueError("pixel_weights must be finite and non-negative.")
+    if bool((w.flatten(1).sum(1) <= 0).any()):
+        raise ValueError("pixel_weights leave an image with no pixel to match: give some pixel a positive weight.")
+    return w
 
 
 # --------------------------------------------------------------------------- directions
