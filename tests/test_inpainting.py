@@ -1,0 +1,239 @@
+"""genlab.inpainting on tiny untrained models: masks, the pasted fills, the numbers, and bad masks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import tiny_config
+
+from genlab.inpainting import (MASK_PRESETS, bottom_half, centre_box, check_mask, classify, hidden_error,
+                               inpaint_gan, inpaint_vae, mask_from_paint, masked_sharpness, paste, preset_mask,
+                               random_pixels)
+from genlab.latent import invert
+from genlab.metrics import sharpness
+from genlab.models import GAN, VAE, Classifier
+
+STEPS = 15  # enough to move the latents; the tests check bookkeeping, not quality
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    return {"vae": VAE(tiny_config("vae")).eval(), "gan": GAN(tiny_config("gan")).eval(),
+            "classifier": Classifier(tiny_config("classifier")).eval()}
+
+
+@pytest.fixture(scope="module")
+def image() -> torch.Tensor:
+    """A bright bar on a dark background, (1, 28, 28)."""
+    x = torch.zeros(1, 28, 28)
+    x[:, 6:22, 12:16] = 0.9
+    return x
+
+
+INPAINT = {"vae": inpaint_vae, "gan": inpaint_gan}
+
+
+# ----------------------------------------------------------------------------- masks
+
+
+@pytest.mark.parametrize("name", MASK_PRESETS)
+def test_presets_hide_some_but_not_all(name):
+    hidden = preset_mask(name, 28, 28)
+    assert hidden.shape == (28, 28) and hidden.dtype == torch.bool
+    assert 0 < int(hidden.sum()) < 28 * 28
+    assert torch.equal(check_mask(hidden, 28, 28), hidden)
+
+
+def test_presets_hide_what_they_say():
+    assert int(bottom_half(28, 28).sum()) == 14 * 28 and bool(bottom_half(28, 28)[14:].all())
+    assert bool(preset_mask("top half", 28, 28)[:14].all()) and not preset_mask("top half", 28, 28)[14:].any()
+    assert bool(preset_mask("left half", 28, 28)[:, :14].all()) and not preset_mask("left half", 28, 28)[:, 14:].any()
+    assert bool(preset_mask("right half", 28, 28)[:, 14:].all())
+    box = centre_box(28, 28)
+    assert int(box.sum()) == 14 * 14 and bool(box[7:21, 7:21].all())
+    assert int(random_pixels(28, 28).sum()) == 392
+    assert torch.equal(random_pixels(28, 28, seed=3), random_pixels(28, 28, seed=3))
+    assert not torch.equal(random_pixels(28, 28, seed=3), random_pixels(28, 28, seed=4))
+    with pytest.raises(ValueError, match="preset must be one of"):
+        preset_mask("a circle", 28, 28)
+
+
+def test_bad_masks_are_one_clear_sentence():
+    with pytest.raises(ValueError, match="Nothing is hidden"):
+        check_mask(torch.zeros(28, 28, dtype=torch.bool), 28, 28)
+    with pytest.raises(ValueError, match="Everything is hidden"):
+        check_mask(torch.ones(28, 28, dtype=torch.bool), 28, 28)
+    with pytest.raises(ValueError, match=r"The mask is 20×20 pixels but the image is 28×28"):
+        check_mask(torch.zeros(20, 20, dtype=torch.bool), 28, 28)
+    with pytest.raises(ValueError, match="The mask is 28×1×28 pixels"):
+        check_mask(torch.zeros(28, 1, 28, dtype=torch.bool), 28, 28)
+    assert not check_mask(torch.zeros(28, 28), 28, 28, allow_nothing_hidden=True).any()
+    assert torch.equal(check_mask(bottom_half(28, 28).float(), 28, 28), bottom_half(28, 28))  # 0/1 numbers
+
+
+@pytest.mark.parametrize("kind", ["vae", "gan"])
+def test_inpainting_refuses_bad_masks(models, image, kind):
+    with pytest.raises(ValueError, match="Everything is hidden"):
+        INPAINT[kind](models[kind], image, torch.ones(28, 28, dtype=torch.bool), fills=1, steps=2)
+    with pytest.raises(ValueError, match="The mask is 14×14 pixels"):
+        INPAINT[kind](models[kind], image, torch.ones(14, 14, dtype=torch.bool), fills=1, steps=2)
+    with pytest.raises(ValueError, match="fills"):
+        INPAINT[kind](models[kind], image, bottom_half(28, 28), fills=0, steps=2)
+    with pytest.raises(ValueError, match="1×28×28 images"):
+        INPAINT[kind](models[kind], torch.rand(1, 32, 32), bottom_half(32, 32), fills=1, steps=2)
+
+
+def test_mask_from_paint_averages_down():
+    paint = torch.zeros(224, 224)
+    paint[112:] = 1.0
+    assert torch.equal(mask_from_paint(paint.numpy(), 28, 28), bottom_half(28, 28))
+    paint = torch.zeros(280, 280)
+    paint[:, :60] = 1.0  # 6 model pixels fully painted, the 7th ("60 / 10") not at all
+    hidden = mask_from_paint(paint.numpy(), 28, 28)
+    assert int(hidden.sum()) == 6 * 28 and bool(hidden[:, :6].all())
+    assert not mask_from_paint(torch.full((28, 28), 0.4).numpy(), 28, 28).any()  # less than half painted
+    with pytest.raises(ValueError, match="The mask is 100×50 pixels but the image is 28×28"):
+        mask_from_paint(torch.zeros(50, 100).numpy(), 28, 28)
+
+
+# ----------------------------------------------------------------------------- fills
+
+
+@pytest.mark.parametrize("kind", ["vae", "gan"])
+@pytest.mark.parametrize("preset", ["bottom half", "random pixels"])
+def test_a_fill_keeps_the_visible_pixels_exactly(models, image, kind, preset):
+    hidden = preset_mask(preset, 28, 28)
+    result = INPAINT[kind](models[kind], image, hidden, fills=3, steps=STEPS, seed=1)
+    assert result.completed.shape == (3, 1, 28, 28) and result.latents.shape[0] == 3
+    for fill, decoded in zip(result.completed, result.decoded):
+        assert torch.equal(fill[:, ~hidden], image[:, ~hidden])  # bit for bit
+        assert torch.equal(fill[:, hidden], decoded[:, hidden])  # the model's pixels in the hole
+    assert not torch.equal(result.completed[0], image)  # something was filled in
+
+
+@pytest.mark.parametrize("kind", ["vae", "gan"])
+def test_the_fill_of_an_image_with_nothing_hidden_is_the_image(models, image, kind):
+    nothing = torch.zeros(28, 28, dtype=torch.bool)
+    result = INPAINT[kind](models[kind], image, nothing, fills=2, steps=3, original=image)
+    assert all(torch.equal(fill, image) for fill in result.completed)
+    assert torch.isnan(result.hidden_error).all() and torch.isnan(result.sharpness).all()  # no hidden region
+
+
+@pytest.mark.parametrize("kind", ["vae", "gan"])
+def test_a_seeded_fill_is_reproducible(models, image, kind):
+    hidden = centre_box(28, 28)
+    a = INPAINT[kind](models[kind], image, hidden, fills=3, steps=STEPS, seed=7)
+    b = INPAINT[kind](models[kind], image, hidden, fills=3, steps=STEPS, seed=7)
+    c = INPAINT[kind](models[kind], image, hidden, fills=3, steps=STEPS, seed=8)
+    assert torch.equal(a.completed, b.completed) and torch.equal(a.latents, b.latents)
+    assert not torch.equal(a.latents, c.latents)
+    # Each fill has its own start, so the guesses differ.
+    assert not torch.equal(a.latents[0], a.latents[1])
+
+
+class LinearDecoder(torch.nn.Module):
+    """A model whose pictures are sigmoid(W z): any picture it draws, its latent can be found again.
+
+    Plays a VAE (decode_logits / decode) and a GAN generator (forward) for the search tests: an
+    untrained tiny network draws nearly the same grey picture from every latent.
+    """
+
+    def __init__(self, latent_dim: int = 4) -> None:
+        super().__init__()
+        self.config = tiny_config("vae", latent_dim=latent_dim)
+        self.latent_dim = latent_dim
+        self.weight = torch.nn.Parameter(3 * torch.randn(28 * 28, latent_dim, generator=torch.Generator().manual_seed(0)))
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return (z @ self.weight.T).view(-1, 1, 28, 28)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+    forward = decode
+
+
+@pytest.mark.parametrize("kind", ["vae", "gan"])
+def test_the_fill_recovers_a_hidden_part_the_model_can_draw(kind):
+    model = LinearDecoder()
+    truth = model.decode(torch.tensor([[0.8, -0.5, 0.3, 0.6]])).detach()[0]  # (1, 28, 28)
+    hidden = bottom_half(28, 28)
+    shown = paste(torch.full_like(truth, 0.5)[None], truth[None], hidden)[0]  # the hole greyed out
+    barely = INPAINT[kind](model, shown, hidden, fills=2, steps=1, seed=0, original=truth)
+    searched = INPAINT[kind](model, shown, hidden, fills=2, steps=300, seed=0, original=truth)
+    assert float(searched.visible_error.max()) < 0.2 * float(barely.visible_error.min())
+    assert float(searched.hidden_error.max()) < 0.2 * float(barely.hidden_error.min())
+
+
+def test_progress_is_reported(models, image):
+    for kind in ("vae", "gan"):
+        calls = []
+        INPAINT[kind](models[kind], image, bottom_half(28, 28), fills=2, steps=10,
+                      progress=lambda step, steps: calls.append((step, steps)))
+        assert calls and calls[-1] == (10, 10), kind
+
+
+# ----------------------------------------------------------------------------- the numbers
+
+
+def test_numbers_under_each_fill(models, image):
+    hidden = bottom_half(28, 28)
+    original = image.clone()
+    original[:, 20:, :] = 0.5  # the truth below differs from what the image shows
+    result = inpaint_vae(models["vae"], image, hidden, fills=2, steps=STEPS, original=original,
+                         classifier=models["classifier"])
+    expected = (result.completed - original).pow(2)[:, :, hidden].flatten(1).mean(1)
+    assert torch.allclose(result.hidden_error, expected)
+    assert result.predicted.shape == (2,) and int(result.predicted.max()) < 4
+    assert bool(((result.confidence > 0) & (result.confidence <= 1)).all())
+    visible = ~hidden
+    assert torch.allclose(result.visible_error, (result.decoded - image).pow(2)[:, :, visible].flatten(1).mean(1))
+    assert inpaint_vae(models["vae"], image, hidden, fills=1, steps=2).hidden_error is None
+
+
+def test_masked_sharpness_is_the_variance_of_the_laplacian_where_hidden():
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 1, 28, 28, generator=g)
+    everything = torch.ones(28, 28, dtype=torch.bool)
+    assert torch.allclose(masked_sharpness(images, everything), sharpness(images))
+    flat = torch.full((1, 1, 28, 28), 0.3)
+    assert float(masked_sharpness(flat, bottom_half(28, 28))[0]) == pytest.approx(0.0, abs=1e-10)
+    sharp_below = flat.clone()
+    sharp_below[..., 14:, :] = torch.rand(14, 28, generator=g)
+    assert float(masked_sharpness(sharp_below, bottom_half(28, 28))[0]) > 0.1
+    assert float(masked_sharpness(sharp_below, preset_mask("top half", 28, 28))[0]) < float(
+        masked_sharpness(sharp_below, bottom_half(28, 28))[0])
+
+
+def test_paste_and_hidden_error():
+    a, b = torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4)
+    hidden = torch.zeros(4, 4, dtype=torch.bool)
+    hidden[0, :2] = True
+    out = paste(b, a, hidden)
+    assert float(out.sum()) == 2 * 2
+    assert torch.equal(hidden_error(out, a, hidden), torch.ones(2))
+    labels, confidence = classify(Classifier(tiny_config("classifier")), torch.rand(5, 1, 28, 28))
+    assert labels.shape == confidence.shape == (5,)
+
+
+# ----------------------------------------------------------------------------- invert's pixel weights
+
+
+def test_invert_with_pixel_weights_matches_only_the_weighted_pixels(models):
+    gan = models["gan"]
+    target = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    visible = (~bottom_half(28, 28)).float()[None, None]
+    result = invert(gan, target, steps=5, restarts=2, seed=0, pixel_weights=visible)
+    expected = (result.reconstructions - target).pow(2)[:, :, :14].flatten(1).mean(1)
+    assert torch.allclose(result.errors, expected, atol=1e-6)
+    # Weights of one everywhere are the plain inversion.
+    plain = invert(gan, target, steps=5, restarts=2, seed=0)
+    ones = invert(gan, target, steps=5, restarts=2, seed=0, pixel_weights=torch.ones(1, 1, 28, 28))
+    assert torch.allclose(plain.latents, ones.latents, atol=1e-6)
+    with pytest.raises(ValueError, match="do not fit"):
+        invert(gan, target, steps=1, pixel_weights=torch.ones(14, 14))
+    with pytest.raises(ValueError, match="no pixel to match"):
+        invert(gan, target, steps=1, pixel_weights=torch.zeros(1, 1, 28, 28))
+    with pytest.raises(ValueError, match="non-negative"):
+        invert(gan, target, steps=1, pixel_weights=-torch.ones(1, 1, 28, 28))
