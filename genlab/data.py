@@ -150,7 +150,7 @@ def resolve_data_dir(name: str, data_dir: str | os.PathLike | None = None, downl
         _download_with_torchvision(name, target)
         if has_idx_files(target, split):
             return target
-    what = f"the {split} split of {name}" if split else name
+    what = f"{split} split of {name}" if split else name
     hint = " or `apt-get install dataset-fashion-mnist` (Debian)," if name == "fashion-mnist" else ""
     raise DataError(
         f"The {what} is not on this machine (IDX files looked for in: "

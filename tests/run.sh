@@ -10,8 +10,8 @@ export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
 started=$SECONDS
 log() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - started)); }
 
-# --- system packages: Chromium for the browser tests, Debian's Fashion-MNIST for the data tests
-APT_PACKAGES=(chromium dataset-fashion-mnist)
+# --- system packages: Chromium for the browser tests (the data the tests need is in data/)
+APT_PACKAGES=(chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
