@@ -18,8 +18,10 @@ sharpness of the hidden region (variance of the Laplacian there), and a classifi
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -308,3 +310,48 @@ def inpaint_gan(model: Any, image: torch.Tensor, hidden: Any, fills: int = 4, st
                 original: torch.Tensor | None = None, classifier: Any = None) -> Inpainting:
     """`fills` GAN fills of `image` (C, H, W) by inversion on the visible pixels; as `inpaint_vae`."""
     return _inpaint(fill_gan, model, image, hidden, fills, steps, seed, progress, device, original, classifier)
+
+
+# --------------------------------------------------------------------------- the stored benchmark
+
+INPAINTING_SUFFIX = "-inpainting.json"  # <checkpoints>/<dataset>-inpainting.json, by bench/inpainting.py
+INPAINTING_COLUMNS = ["Filled by", "Hidden-region error (MSE, lower: closer to the truth)",
+                      "Sharpness of the hidden region (variance of the Laplacian)",
+                      "Classifier accuracy on the completed images"]
+INPAINTING_ROWS = {"vae": "VAE", "gan": "GAN", "real": "Real images (the truth)",
+                   "visible_only": "Nothing (the hole left black)"}
+
+
+def inpainting_path(root: str | Path, dataset: str) -> Path:
+    return Path(root) / f"{dataset}{INPAINTING_SUFFIX}"
+
+
+def read_inpainting(root: str | Path, dataset: str) -> dict[str, Any] | None:
+    """The stored inpainting benchmark of `dataset` (schema in bench/inpainting.py), or None."""
+    try:
+        result = json.loads(inpainting_path(root, dataset).read_text())
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) and isinstance(result.get("results"), dict) else None
+
+
+def _mean_se(entry: dict[str, Any], key: str, digits: int) -> str:
+    value, se = entry.get(key), entry.get(f"{key}_se")
+    if not isinstance(value, (int, float)):
+        return "–"
+    return f"{value:.{digits}f}" + (f" ± {se:.{digits}f}" if isinstance(se, (int, float)) and se > 0 else "")
+
+
+def inpainting_rows(result: dict[str, Any]) -> list[list[str]]:
+    """The benchmark as table rows (INPAINTING_COLUMNS): VAE, GAN, real images, the hole left black."""
+    rows = []
+    for key, label in INPAINTING_ROWS.items():
+        entry = result["results"].get(key)
+        if not isinstance(entry, dict):
+            continue
+        name = result.get("models", {}).get(key)
+        accuracy = entry.get("accuracy")
+        rows.append([f"{label} ({name})" if name else label, _mean_se(entry, "hidden_mse", 4),
+                     _mean_se(entry, "sharpness", 3),
+                     f"{100 * accuracy:.1f}%" if isinstance(accuracy, (int, float)) else "–"])
+    return rows

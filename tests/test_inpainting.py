@@ -237,3 +237,33 @@ def test_invert_with_pixel_weights_matches_only_the_weighted_pixels(models):
         invert(gan, target, steps=1, pixel_weights=torch.zeros(1, 1, 28, 28))
     with pytest.raises(ValueError, match="non-negative"):
         invert(gan, target, steps=1, pixel_weights=-torch.ones(1, 1, 28, 28))
+
+
+# ----------------------------------------------------------------------------- the benchmark and its file
+
+
+def test_the_benchmark_writes_what_the_tab_reads(models, tmp_path):
+    from genlab.checkpoints import Checkpoint, atomic_write_json
+    from genlab.data import synthetic_dataset
+    from genlab.inpainting import INPAINTING_COLUMNS, inpainting_path, inpainting_rows, read_inpainting
+    from bench.inpainting import measure_dataset  # the repository root is on sys.path (conftest)
+
+    data = synthetic_dataset(40, 28, 1, num_classes=4, seed=0)
+    ckpts = [Checkpoint(f"synthetic-{kind}", kind, models[kind], tmp_path) for kind in ("vae", "gan", "classifier")]
+    result = measure_dataset("synthetic", *ckpts, data, images=12, steps=3, seed=0, log=lambda line: None)
+    assert result["images"] == 12 and result["models"]["gan"] == "synthetic-gan"
+    real, black = result["results"]["real"], result["results"]["visible_only"]
+    assert real["hidden_mse"] == 0.0 and black["hidden_mse"] > 0
+    for key in ("vae", "gan"):
+        entry = result["results"][key]
+        assert entry["hidden_mse"] >= 0 and entry["sharpness"] >= 0 and 0 <= entry["accuracy"] <= 1
+    assert isinstance(result["claim"]["holds"], bool) and result["claim"]["verdict"]
+
+    assert read_inpainting(tmp_path, "synthetic") is None
+    atomic_write_json(inpainting_path(tmp_path, "synthetic"), result)
+    stored = read_inpainting(tmp_path, "synthetic")
+    rows = inpainting_rows(stored)
+    assert [r[0] for r in rows][:2] == ["VAE (synthetic-vae)", "GAN (synthetic-gan)"]
+    assert all(len(r) == len(INPAINTING_COLUMNS) for r in rows) and rows[2][1] == "0.0000"
+    inpainting_path(tmp_path, "broken").write_text("{not json")
+    assert read_inpainting(tmp_path, "broken") is None
