@@ -12,19 +12,37 @@ transparency, and report what they cannot read as a bare "Error"; so do its numb
 - `GuardedBlocks` is gr.Blocks where a value a component cannot take ("Seed must be a finite number
   of at least 0; got nan.") or too few values end in a gr.Error that says which input and why, and
   where a link given as a file is refused instead of fetched by the server.
+
+It also keeps a served app's memory and disk flat under a classroom's load (issue 18):
+- Gradio builds, for every new session, the config of every block of the page (`SessionState`:
+  475 KiB and ~60 ms of CPU for Genlab's 276 blocks), and an HTTP API call that names no session
+  gets a new session that Gradio keeps (up to 10,000 of them): +0.47 MiB of memory per request.
+  Here a session builds a block's config only when it is read or changed (`LeanSessionState`), a
+  session made for one API call is forgotten when the call ends, and at most MAX_SESSIONS are kept.
+- Gradio keeps every file it writes (outputs, uploads) until the server stops, one folder each;
+  here files older than FILE_CACHE_MAX_AGE_S go, then the oldest while they exceed
+  FILE_CACHE_MAX_BYTES (generated files before uploads), each with its folder (`sweep_file_cache`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
+import os
 import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import anyio.to_thread
 import gradio as gr
 import gradio.component_meta
 from gradio.components.base import server
 from gradio.exceptions import ComponentProcessingError, InvalidPathError
+from gradio.state_holder import SessionState, StateHolder
 
 from genlab.preprocess import MAX_PIXELS, PreprocessError, open_image
 from genlab.ui.shell import describe, user_error
@@ -34,6 +52,15 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the same, for pictures sent inline (data:
 MAX_PENDING_DRAWINGS = 256  # drawings sent by browsers and not yet used, kept per Drawing component
 # What the file inputs accept (a browser's file dialog and the server both check). No SVG: it can hold scripts.
 IMAGE_FILE_TYPES = [".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"]
+# What a served app keeps (GuardedBlocks): sessions, least recently used forgotten first (a browser
+# tab touches its own at every event, so only long-idle ones go) ...
+MAX_SESSIONS = 1000
+# ... and the files Gradio writes (outputs, uploads). An hour covers a lesson in which a picture
+# uploaded at its start is still used; 100 MB is ~12,000 decoded pictures, a quarter of an hour of
+# a busy classroom, so only then do older files go before their hour.
+FILE_CACHE_MAX_AGE_S = 3600
+FILE_CACHE_MAX_BYTES = 100 * 2**20
+FILE_CACHE_SWEEP_S = 30  # how often the file cache is swept
 
 
 def _data_url_bytes(url: str) -> bytes:
@@ -176,13 +203,188 @@ def refuse_links(value: Any) -> None:
             refuse_links(v)
 
 
+# ----------------------------------------------------------------------------- sessions and files
+
+
+class LeanSessionState(SessionState):
+    """Gradio's SessionState without its copy of every block's config, built when a session starts.
+
+    Only a deep link reads the configs of all blocks; an update of one block reads or writes that
+    block's own. So here `config_values` holds what was read or changed, and `components` (the deep
+    link's reader) fills in the rest first, from the same blocks the eager copy would have used.
+    """
+
+    def __init__(self, blocks: gr.Blocks):
+        # Gradio's __init__ copies the configs of the blocks in `blocks.blocks`; given none, it sets
+        # every other field as usual and copies nothing.
+        super().__init__(SimpleNamespace(default_config=blocks.default_config, blocks={}))
+        self._page_blocks = blocks.blocks
+
+    @property
+    def components(self):
+        for block_id, block in self.blocks_config.blocks.items():
+            if block_id in self._page_blocks and block_id not in self.config_values:
+                self.config_values[block_id] = self.blocks_config.config_for_block(block_id, [], block)
+        return SessionState.components.fget(self)
+
+
+class LeanStateHolder(StateHolder):
+    """Gradio's StateHolder whose new sessions are LeanSessionState, and which can forget one."""
+
+    def __getitem__(self, session_id: str) -> SessionState:
+        if session_id not in self.session_data:
+            self.session_data[session_id] = LeanSessionState(self.blocks)
+        return super().__getitem__(session_id)
+
+    def forget(self, session_id: str) -> None:
+        with self.lock:
+            self.session_data.pop(session_id, None)
+            self.time_last_used.pop(session_id, None)
+
+
+def _remove_cached(path: str, cache_root: Path) -> bool:
+    """Delete one file Gradio wrote, and its folder (`<cache>/<hash>/<name>`) once empty."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        return False
+    folder = Path(path).parent
+    if folder.parent == cache_root:  # never a folder outside the cache, nor the cache itself
+        with contextlib.suppress(OSError):  # not empty: another file shares the folder
+            folder.rmdir()
+    return True
+
+
+def sweep_file_cache(blocks: gr.Blocks, max_age_s: float = FILE_CACHE_MAX_AGE_S,
+                     max_bytes: float = FILE_CACHE_MAX_BYTES) -> dict[str, int]:
+    """Delete the files `blocks` wrote (outputs, uploads) that are older than `max_age_s`, then,
+    while the rest hold more than `max_bytes`, the oldest, generated files before uploads, down to
+    80% of it. Files a component shows by default or as examples stay. Returns what is left and what
+    went: {"files", "bytes", "deleted"}.
+    """
+    cache_root = Path(blocks.GRADIO_CACHE).resolve()
+    keep: set[str] = set()
+    for block in list(blocks.blocks.values()):
+        keep.update(getattr(block, "keep_in_cache", ()))
+    uploads = blocks.upload_file_set
+    owners: dict[str, list[set]] = {}  # path -> the sets that hold it (a picture can be in several)
+    for files in list(blocks.temp_file_sets):
+        for path in files.copy():  # requests add files while this runs
+            owners.setdefault(path, []).append(files)
+    now, deleted, kept = time.time(), 0, []
+    for path, sets in owners.items():
+        if path in keep:
+            continue
+        try:
+            stat = os.lstat(path)
+        except FileNotFoundError:
+            stat = None
+        if stat is None or now - stat.st_ctime > max_age_s:
+            deleted += stat is not None and _remove_cached(path, cache_root)
+            for files in sets:
+                files.discard(path)
+        else:
+            kept.append((any(files is uploads for files in sets), stat.st_ctime, stat.st_size, path, sets))
+    total = sum(entry[2] for entry in kept)
+    if total > max_bytes:
+        kept.sort(key=lambda entry: entry[:2])  # generated before uploaded, oldest first
+        while kept and total > 0.8 * max_bytes:
+            _, _, size, path, sets = kept.pop(0)
+            deleted += _remove_cached(path, cache_root)
+            total -= size
+            for files in sets:
+                files.discard(path)
+    return {"files": len(kept), "bytes": int(total), "deleted": int(deleted)}
+
+
+def _file_cache_lifespan(user_lifespan: Any, max_age_s: float, max_bytes: float, every_s: float):
+    """A FastAPI lifespan that sweeps the app's file cache every `every_s` seconds while it serves,
+    and deletes its files when it stops (the next start would not know them)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any):
+        async def sweep_forever():
+            while True:
+                await asyncio.sleep(every_s)
+                await anyio.to_thread.run_sync(sweep_file_cache, app.get_blocks(), max_age_s, max_bytes)
+
+        task = asyncio.create_task(sweep_forever())
+        try:
+            if user_lifespan is None:
+                yield None
+            else:
+                async with user_lifespan(app) as state:
+                    yield state
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            sweep_file_cache(app.get_blocks(), max_age_s=-1, max_bytes=max_bytes)
+
+    return lifespan
+
+
 class GuardedBlocks(gr.Blocks):
-    """gr.Blocks in which an input that cannot be read ends in one clear sentence, not a bare "Error".
+    """gr.Blocks in which an input that cannot be read ends in one clear sentence, not a bare "Error",
+    and whose sessions and files stay bounded while it serves.
 
     Gradio reports a value its component cannot preprocess (NaN for a whole number, text for a
     slider, a list for an image, too few values, a file that was never uploaded) without a message;
     here the message names the input and says what it takes. Links given as files are refused.
+
+    Sessions are LeanSessionState, a session made for a single API call (one that named no session)
+    is forgotten when the call ends, `launch` keeps at most MAX_SESSIONS (unless given
+    `state_session_capacity`), and it sweeps the file cache (`sweep_file_cache`) every
+    `file_cache_sweep_s` seconds with the limits given here (None: never).
     """
+
+    def __init__(self, *args: Any, file_cache_max_age_s: float = FILE_CACHE_MAX_AGE_S,
+                 file_cache_max_bytes: float = FILE_CACHE_MAX_BYTES,
+                 file_cache_sweep_s: float | None = FILE_CACHE_SWEEP_S, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.file_cache_limits = (file_cache_max_age_s, file_cache_max_bytes, file_cache_sweep_s)
+
+    # Gradio's server makes its StateHolder and hands it to the Blocks (StateHolder.set_blocks); the
+    # server reads sessions through that same object, so it is made lean in place.
+    @property
+    def state_holder(self) -> StateHolder:
+        return self._state_holder
+
+    @state_holder.setter
+    def state_holder(self, holder: StateHolder) -> None:
+        if type(holder) is StateHolder:
+            holder.__class__ = LeanStateHolder
+        self._state_holder = holder
+
+    def launch(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("state_session_capacity", MAX_SESSIONS)
+        max_age_s, max_bytes, every_s = self.file_cache_limits
+        if every_s:
+            app_kwargs = dict(kwargs.get("app_kwargs") or {})
+            app_kwargs["lifespan"] = _file_cache_lifespan(app_kwargs.get("lifespan"), max_age_s, max_bytes, every_s)
+            kwargs["app_kwargs"] = app_kwargs
+        return super().launch(*args, **kwargs)
+
+    async def process_api(self, block_fn, inputs, state=None, request=None, iterator=None,
+                          session_hash=None, event_id=None, *args, **kwargs):
+        # The queue names a call that came without a session after the call itself (its event id):
+        # nobody can come back to that session, so it goes when the call ends.
+        one_shot = session_hash is not None and session_hash == event_id
+        try:
+            result = await super().process_api(block_fn, inputs, state, request, iterator,
+                                                session_hash, event_id, *args, **kwargs)
+        except BaseException:
+            if one_shot:
+                self._forget_session(session_hash)
+            raise
+        if one_shot and not (isinstance(result, dict) and result.get("is_generating")):
+            self._forget_session(session_hash)
+        return result
+
+    def _forget_session(self, session_hash: str) -> None:
+        holder = getattr(self, "_state_holder", None)
+        if isinstance(holder, LeanStateHolder):
+            holder.forget(session_hash)
 
     @staticmethod
     def _format_processing_error(block_fn, index, block, value, is_input, original_error) -> str:
