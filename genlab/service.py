@@ -382,6 +382,24 @@ class ModelService:
             return None
         return metrics.class_distribution(self._ckpt.model, self.classifier.checkpoint.model, num_samples, seed=seed)
 
+    # -- inpainting ---------------------------------------------------------------------------------
+    def inpaint(self, image: torch.Tensor, hidden: torch.Tensor, fills: int = 4, steps: int = 200, seed: int = 0,
+                progress: ProgressFn | None = None) -> Any:
+        """`fills` guesses for the hidden pixels (H, W bool) of `image` (C, H, W), each from its own
+        start, visible pixels kept; scored against the image and by the dataset's classifier.
+        Returns a genlab.inpainting.Inpainting (its docstring has the maths)."""
+        from genlab.inpainting import inpaint_gan, inpaint_vae
+
+        if self.kind not in ("vae", "gan") or self.conditional:
+            raise ServiceError(f"Inpainting needs a VAE or an unconditional GAN; {self.name} is not one.")
+        fill = inpaint_vae if self.kind == "vae" else inpaint_gan
+        classifier = self.classifier.checkpoint.model if self.classifier is not None else None
+        try:
+            return fill(self._ckpt.model, image, hidden, fills=fills, steps=steps, seed=seed, progress=progress,
+                        original=image, classifier=classifier)
+        except ValueError as e:
+            raise ServiceError(str(e)) from None
+
     # -- the browser decoder ------------------------------------------------------------------------
     def web_export(self) -> dict:
         """The decoder as genlab.webdecoder exports it (BatchNorm folded), with this model's name and

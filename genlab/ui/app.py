@@ -6,7 +6,7 @@ import gradio as gr
 from PIL import Image
 
 from genlab.preprocess import MAX_PIXELS
-from genlab.ui import attributes, interpolate, lesson_compare, lesson_gan, lesson_vae, sample, sliders
+from genlab.ui import attributes, inpaint, interpolate, lesson_compare, lesson_gan, lesson_vae, playground, sample, sliders
 from genlab.ui.safety import GuardedBlocks
 from genlab.ui.shell import Shell
 from genlab.ui.store import ModelStore
@@ -22,9 +22,11 @@ TABS = [
     ("Latent sliders", sliders),
     ("Interpolate", interpolate),
     ("Edit attributes", attributes),
+    ("Inpainting", inpaint),
     ("VAE vs GAN", lesson_compare),
     ("How a VAE works", lesson_vae),
     ("How a GAN trains", lesson_gan),
+    ("Playground", playground),
 ]
 CSS = """
 .genlab-pixelated img, .genlab-pixelated canvas { image-rendering: pixelated; }

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from genlab import metrics
 from genlab.checkpoints import read_history
+from genlab.inpainting import INPAINTING_COLUMNS, inpainting_rows, read_inpainting
 from genlab.service import ModelService
 from genlab.ui.images import grid, picture
 from genlab.ui.shell import Shell, user_error
@@ -205,6 +206,23 @@ def recompute(shell: Shell, dataset: Any, progress: Any = None) -> tuple[pd.Data
     return *comparison_views(result), _about(result, "Recomputed just now (not saved)")
 
 
+def stored_inpainting(shell: Shell, dataset: Any) -> str:
+    """The inpainting benchmark bench/inpainting.py stored for `dataset`, as Markdown (a table and its verdict)."""
+    if not dataset:
+        return ""
+    dataset = check_dataset(shell, dataset)
+    result = read_inpainting(shell.store.root, dataset)
+    if result is None:
+        return (f"No inpainting measurement for {dataset} yet: `python bench/inpainting.py --datasets {dataset}` "
+                "stores one. The **Inpainting** tab fills your own images.")
+    table = ("| " + " | ".join(INPAINTING_COLUMNS) + " |\n|---|--:|--:|--:|\n"
+             + "".join("| " + " | ".join(row) + " |\n" for row in inpainting_rows(result)))
+    claim = result.get("claim", {}).get("verdict", "")
+    return (f"{result.get('images')} test images with the {result.get('mask', 'bottom half')} hidden, one fill each "
+            f"({result.get('steps')} steps; {result.get('created', '')}). Mean ± standard error.\n\n{table}\n"
+            f"*VAE fills smoother, GAN fills sharper?* {claim}  \nTry it on your own images in the **Inpainting** tab.")
+
+
 # --------------------------------------------------------------------------- layout
 
 
@@ -233,6 +251,9 @@ def build(shell: Shell) -> None:
     gr.Markdown("*Mode collapse* shows as bars far from the dashed line: classes the model makes too "
                 "often, or never.")
 
+    gr.Markdown("### Inpainting: the bottom half hidden")
+    inpainting = gr.Markdown("")
+
     gr.Markdown("### Training curves")
     with gr.Row():
         vae_curve = gr.LinePlot(x="epoch", y="value", color="curve", label="VAE: -ELBO (nats/image)",
@@ -259,6 +280,12 @@ def build(shell: Shell) -> None:
 
     seed.submit(compare_samples, [dataset, seed],
                 [vae_samples, gan_samples, real_samples, samples_note], api_name="compare_samples")
+
+    def inpainting_event(dataset_name):
+        return stored_inpainting(shell, dataset_name)
+
+    dataset.change(inpainting_event, dataset, inpainting, api_name="compare_inpainting")
+    shell.on_load(inpainting_event, [dataset], inpainting)
 
     def on_recompute(name, progress=gr.Progress()):
         return recompute(shell, name, progress)

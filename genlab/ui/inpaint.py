@@ -1,0 +1,247 @@
+"""Tab "Inpainting": hide part of an image and see the VAE and the GAN fill it in, side by side.
+
+The image comes from the shared picker (genlab.ui.inputs); the hidden part from a preset or a brush
+painted over the image. The maths lives in genlab.inpainting: the VAE fits its posterior to the
+visible pixels, the GAN is inverted on them, and both paste the visible pixels back. Each model
+makes several fills from different random starts: a fill is a guess, and the spread is the lesson.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+
+from genlab.inpainting import (MASK_PRESETS, MAX_STEPS, Inpainting, check_mask, mask_from_paint, masked_sharpness,
+                               preset_mask)
+from genlab.service import ModelService
+from genlab.ui.images import picture, to_pil
+from genlab.ui.inputs import build_picker, resolve
+from genlab.ui.safety import Drawing
+from genlab.ui.shell import Shell, user_error
+
+BRUSH = "paint with the brush"
+MASK_CHOICES = (BRUSH, *MASK_PRESETS)
+MAX_FILLS = 8
+MIN_STEPS, MAX_UI_STEPS = 10, min(1000, MAX_STEPS)
+EDITOR_SIZE = 224  # the image is painted over at 8x
+HIDDEN_COLOUR = (0.85, 0.27, 0.94)  # the hole, as the models are shown it (the brush's colour)
+CELL = 112  # pixels per fill in the galleries
+
+INTRO = """
+Hide part of an image and let both models guess what was there. The **VAE** fits its posterior to
+the pixels you left visible (their likelihood plus the pull of the prior) and draws from it; the
+**GAN**, which has no encoder, searches for latents whose pictures agree with the visible pixels
+(inversion on those pixels only). Both paste your visible pixels back, so only the hole changes.
+Each model guesses several times, from different random starts: how much the guesses differ is how
+unsure the model is. The lesson's claim to check: *VAE fills are smoother, GAN fills sharper.*
+"""
+
+
+# ----------------------------------------------------------------------------- the mask
+
+
+def paint_coverage(layer: Image.Image) -> np.ndarray:
+    """How much of each pixel of a brush layer is painted, (h, w) in [0, 1].
+
+    A layer with transparency (the brush's) counts its opaque pixels; an opaque picture (a mask sent
+    over the API as a plain PNG) counts its light pixels.
+    """
+    rgba = np.asarray(layer.convert("RGBA"), dtype=np.float32) / 255.0
+    alpha = rgba[..., 3]
+    if (alpha < 1.0).any():
+        return alpha
+    return rgba[..., :3].mean(-1)
+
+
+def mask_of(preset: Any, editor: Any, height: int, width: int) -> torch.Tensor:
+    """The hidden pixels (H, W) bool from the preset or the brush; a user error for a bad mask."""
+    if preset not in MASK_CHOICES:
+        raise user_error(f"Hide must be one of: {', '.join(MASK_CHOICES)} (got {preset!r}).")
+    if preset != BRUSH:
+        hidden = preset_mask(str(preset), height, width)
+    else:
+        layers = [layer for layer in (editor or {}).get("layers") or [] if layer is not None]
+        if not layers:
+            raise user_error("Nothing is hidden: paint over part of the image with the brush, or pick a preset.")
+        if len({layer.size for layer in layers}) > 1:
+            raise user_error("The brush layers have different sizes: clear the mask and paint it again.")
+        try:
+            hidden = mask_from_paint(np.maximum.reduce([paint_coverage(layer) for layer in layers]), height, width)
+        except ValueError as e:
+            raise user_error(str(e)) from None
+    try:
+        return check_mask(hidden, height, width)
+    except ValueError as e:
+        raise user_error(str(e)) from None
+
+
+def masked_view(image: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) -> (3, H, W): the image with the hidden pixels in the brush's colour."""
+    rgb = image.expand(3, -1, -1) if image.shape[0] == 1 else image[:3]
+    colour = torch.tensor(HIDDEN_COLOUR, dtype=rgb.dtype)[:, None, None].expand_as(rgb)
+    return torch.where(hidden, colour, rgb)
+
+
+def editor_value(prepared: Any) -> dict[str, Any] | None:
+    """The brush's canvas for a newly picked image: the image enlarged, no strokes yet."""
+    if prepared is None:
+        return None
+    background = prepared.convert("RGB").resize((EDITOR_SIZE, EDITOR_SIZE), Image.Resampling.NEAREST)
+    return {"background": background, "layers": [], "composite": background}
+
+
+# ----------------------------------------------------------------------------- the fills
+
+
+def _verdict(service: ModelService, label: int, confidence: float) -> str:
+    names = service.class_names
+    name = names[label] if 0 <= label < len(names) else str(label)
+    return f"{name} ({100 * confidence:.0f}%)"
+
+
+def _number(x: float, digits: int) -> str:
+    return "–" if x != x else f"{x:.{digits}f}"  # NaN: no hidden pixel away from the border
+
+
+def fill_report(kind: str, service: ModelService, result: Inpainting) -> tuple[list[tuple[Image.Image, str]], str]:
+    """(gallery items with their numbers as captions, a Markdown table of the numbers) for one model."""
+    items, rows = [], []
+    for i in range(result.completed.shape[0]):
+        error, sharp = float(result.hidden_error[i]), float(result.sharpness[i])
+        says = (_verdict(service, int(result.predicted[i]), float(result.confidence[i]))
+                if result.predicted is not None else "–")
+        items.append((to_pil(result.completed[i], CELL),
+                       f"#{i + 1} · error {_number(error, 3)} · sharpness {_number(sharp, 3)} · {says}"))
+        rows.append(f"| {i + 1} | {_number(error, 4)} | {_number(sharp, 3)} | {says} |")
+    hole = result.completed[:, :, result.hidden]  # (F, C, K)
+    spread = float(hole.std(0, unbiased=False).mean()) if hole.shape[0] > 1 else float("nan")
+    table = (f"**{kind}** {service.name} ({service.latent_dim}-d latent), {result.seconds:.1f} s\n\n"
+             "| fill | error in the hole (MSE) | sharpness of the hole | classifier says |\n|--:|--:|--:|---|\n"
+             + "\n".join(rows)
+             + f"\n| mean | {_number(float(result.hidden_error.mean()), 4)} "
+               f"| {_number(float(result.sharpness.mean()), 3)} | |\n\n"
+             f"Spread of the guesses: {_number(spread, 3)} (the standard deviation of a hidden pixel across "
+             "the fills, averaged over the hole).")
+    return items, table
+
+
+def run_inpaint(shell: Shell, model: Any, source: Any, upload: Any, drawing: Any, test_index: Any, seed: Any,
+                mask_preset: Any, mask_drawing: Any, fills: Any, steps: Any, fill_seed: Any, progress: Any = None):
+    """The `inpaint` endpoint: (original, what the models see, VAE fills, VAE numbers, GAN fills, GAN numbers, note).
+
+    The image comes from the picker (as `model` sees it); the dataset's VAE and GAN (`ModelStore.chosen`)
+    both fill it.
+    """
+    picked = shell.model(model)
+    fills = shell.int_in_range(fills, "Fills per model", 1, MAX_FILLS)
+    steps = shell.int_in_range(steps, "Search steps", MIN_STEPS, MAX_UI_STEPS)
+    fill_seed = shell.seed(fill_seed)
+    image = resolve(shell, picked, source, upload, drawing, test_index, seed).image
+    hidden = mask_of(mask_preset, mask_drawing, image.shape[1], image.shape[2])
+    chosen = shell.store.chosen(picked.dataset)
+    outputs: list[Any] = []
+    for kind in ("vae", "gan"):
+        service = chosen[kind]
+        if service is None:
+            outputs += [None, f"There is no {kind.upper()} for {picked.dataset} yet."]
+            continue
+        if service.image_shape != tuple(image.shape):
+            outputs += [None, f"{service.name} makes {service.image_shape[1]}×{service.image_shape[2]} images; "
+                              f"this one is {image.shape[1]}×{image.shape[2]}."]
+            continue
+        report = None
+        if progress is not None:
+            desc = ("VAE: fitting its posterior to the visible pixels" if kind == "vae"
+                    else "GAN: inverting on the visible pixels")
+            report = lambda step, total, desc=desc: progress((step, total), desc=desc, unit="steps")  # noqa: E731
+        result = shell.serve(service.inpaint, image, hidden, fills=fills, steps=steps, seed=fill_seed,
+                             progress=report)
+        outputs += list(fill_report(kind.upper(), service, result))
+    if chosen["vae"] is None and chosen["gan"] is None:
+        raise user_error(f"There is neither a VAE nor a GAN for {picked.dataset}.")
+    truth = f"The truth: sharpness of the hidden region {_number(float(masked_sharpness(image[None], hidden)[0]), 3)}"
+    verdicts = picked.verdicts(image[None])
+    if verdicts:
+        truth += f"; the classifier says {verdicts[0][0]} ({100 * verdicts[0][1]:.0f}%)"
+    note = (f"**{int(hidden.sum())}** of {hidden.numel()} pixels hidden; {fills} fills per model, {steps} steps, "
+            f"starts from seed {fill_seed}. {truth}. Error: the mean squared difference from the true pixels in "
+            "the hole (a blurry average scores well on it); sharpness: the variance of the Laplacian there "
+            "(blur scores low).")
+    return (to_pil(image, 224), to_pil(masked_view(image, hidden), 224), *outputs, note)
+
+
+def mask_preview(shell: Shell, model: Any, source: Any, upload: Any, drawing: Any, test_index: Any, seed: Any,
+                 mask_preset: Any, mask_drawing: Any) -> tuple[Any, str]:
+    """What the models will see, as the mask changes; problems become a note (this runs on every stroke)."""
+    try:
+        picked = shell.model(model)
+        image = resolve(shell, picked, source, upload, drawing, test_index, seed).image
+        hidden = mask_of(mask_preset, mask_drawing, image.shape[1], image.shape[2])
+    except gr.Error as e:
+        return None, f"⚠️ {e.message}"
+    return to_pil(masked_view(image, hidden), 224), f"{int(hidden.sum())} of {hidden.numel()} pixels hidden."
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def build(shell: Shell) -> None:
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column():
+            picker = build_picker(shell, "Image", default_seed=0, elem_id="genlab-inpaint-image")
+        with gr.Column():
+            mask_preset = gr.Dropdown(list(MASK_CHOICES), value="bottom half", label="Hide",
+                                      info="a preset, or paint the hole yourself")
+            mask_drawing = Drawing(label="Paint over what to hide (choose “paint with the brush” above)",
+                                   canvas_size=(EDITOR_SIZE, EDITOR_SIZE), fixed_canvas=True, height=300,
+                                   brush=gr.Brush(colors=["#d946ef"], color_mode="fixed", default_size=24),
+                                   eraser=gr.Eraser(default_size=24), layers=False, transforms=(), format="png",
+                                   elem_id="genlab-inpaint-mask")
+            with gr.Row():
+                preview = picture("What the models see", height=150, buttons=[])
+                preview_note = gr.Markdown("")
+    with gr.Row():
+        fills = gr.Slider(1, MAX_FILLS, value=4, step=1, label="Fills per model", info="guesses from different starts")
+        steps = gr.Slider(MIN_STEPS, MAX_UI_STEPS, value=200, step=10, label="Search steps",
+                          info="more: a closer fit to the visible pixels, slower")
+        fill_seed = gr.Number(0, label="Seed of the starts", precision=0, minimum=0)
+    run_button = gr.Button("Fill the hole", variant="primary", elem_id="genlab-inpaint-button")
+    with gr.Row():
+        original = picture("The original", height=200)
+        masked = picture("What the models see", height=200)
+    with gr.Row():
+        with gr.Column():
+            vae_fills = gr.Gallery(label="VAE fills", columns=4, height="auto", format="png", interactive=False,
+                                   object_fit="contain", allow_preview=False, elem_classes=["genlab-pixelated"])
+            vae_numbers = gr.Markdown("")
+        with gr.Column():
+            gan_fills = gr.Gallery(label="GAN fills", columns=4, height="auto", format="png", interactive=False,
+                                   object_fit="contain", allow_preview=False, elem_classes=["genlab-pixelated"])
+            gan_numbers = gr.Markdown("")
+    note = gr.Markdown("")
+
+    # The brush paints over the picked image; a new image clears the strokes.
+    picker.prepared.change(editor_value, picker.prepared, mask_drawing, api_visibility="private",
+                           show_progress="hidden")
+
+    def preview_event(model, source, upload, drawing, test_index, seed, mask_preset, mask_drawing):
+        return mask_preview(shell, model, source, upload, drawing, test_index, seed, mask_preset, mask_drawing)
+
+    preview_inputs = [shell.model_picker, *picker.inputs, mask_preset, mask_drawing]
+    gr.on([mask_preset.change, mask_drawing.change, picker.prepared.change], preview_event, preview_inputs,
+          [preview, preview_note], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+
+    # Written out with named parameters: they name the API's parameters, and Gradio finds gr.Progress
+    # only among them.
+    def inpaint_event(model, source, upload, drawing, test_index, seed, mask_preset, mask_drawing, fills, steps,
+                      fill_seed, progress=gr.Progress()):
+        return run_inpaint(shell, model, source, upload, drawing, test_index, seed, mask_preset, mask_drawing,
+                           fills, steps, fill_seed, progress=progress)
+
+    run_button.click(inpaint_event, [*preview_inputs, fills, steps, fill_seed],
+                     [original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, note], api_name="inpaint")
