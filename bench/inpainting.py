@@ -87,9 +87,9 @@ def verdict(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     other = "GAN" if closer == "VAE" else "VAE"
     text += (f"The other side of the trade: the {closer}'s guesses are closer to the truth pixel by pixel "
              f"(MSE {results[closer.lower()]['hidden_mse']:.4f} vs {results[other.lower()]['hidden_mse']:.4f}), "
-             f"and the classifier recognizes {100 * vae['accuracy']:.0f}% of the VAE's completions and "
-             f"{100 * gan['accuracy']:.0f}% of the GAN's ({100 * real['accuracy']:.0f}% of the real images, "
-             f"{100 * results['visible_only']['accuracy']:.0f}% with the hole left black).")
+             f"and the classifier recognizes {100 * vae['accuracy']:.1f}% of the VAE's completions and "
+             f"{100 * gan['accuracy']:.1f}% of the GAN's ({100 * real['accuracy']:.1f}% of the real images, "
+             f"{100 * results['visible_only']['accuracy']:.1f}% with the hole left black).")
     return {"holds": bool(holds), "verdict": text}
 
 

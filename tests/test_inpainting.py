@@ -143,7 +143,8 @@ class LinearDecoder(torch.nn.Module):
         super().__init__()
         self.config = tiny_config("vae", latent_dim=latent_dim)
         self.latent_dim = latent_dim
-        self.weight = torch.nn.Parameter(3 * torch.randn(28 * 28, latent_dim, generator=torch.Generator().manual_seed(0)))
+        g = torch.Generator().manual_seed(0)
+        self.weight = torch.nn.Parameter(3 * torch.randn(28 * 28, latent_dim, generator=g))
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return (z @ self.weight.T).view(-1, 1, 28, 28)
