@@ -108,14 +108,14 @@ def _number(x: float, digits: int) -> str:
 
 
 def fill_report(kind: str, service: ModelService, result: Inpainting) -> tuple[list[tuple[Image.Image, str]], str]:
-    """(gallery items with their numbers as captions, a Markdown table of the numbers) for one model."""
+    """(gallery items captioned with their number and verdict, a Markdown table of the numbers) for one model."""
     items, rows = [], []
     for i in range(result.completed.shape[0]):
         error, sharp = float(result.hidden_error[i]), float(result.sharpness[i])
         says = (_verdict(service, int(result.predicted[i]), float(result.confidence[i]))
                 if result.predicted is not None else "–")
-        items.append((to_pil(result.completed[i], CELL),
-                       f"#{i + 1} · error {_number(error, 3)} · sharpness {_number(sharp, 3)} · {says}"))
+        # Short: the caption sits over the picture's foot; the table under the gallery has the numbers.
+        items.append((to_pil(result.completed[i], CELL), f"#{i + 1} · {says.split(' (')[0]}"))
         rows.append(f"| {i + 1} | {_number(error, 4)} | {_number(sharp, 3)} | {says} |")
     hole = result.completed[:, :, result.hidden]  # (F, C, K)
     spread = float(hole.std(0, unbiased=False).mean()) if hole.shape[0] > 1 else float("nan")
@@ -196,14 +196,14 @@ def build(shell: Shell) -> None:
             picker = build_picker(shell, "Image", default_seed=0, elem_id="genlab-inpaint-image")
         with gr.Column():
             mask_preset = gr.Dropdown(list(MASK_CHOICES), value="bottom half", label="Hide",
-                                      info="a preset, or paint the hole yourself")
-            mask_drawing = Drawing(label="Paint over what to hide (choose “paint with the brush” above)",
+                                      info=f"a preset, or “{BRUSH}”: pick the brush below and paint the hole")
+            mask_drawing = Drawing(label="Brush: paint over what to hide",
                                    canvas_size=(EDITOR_SIZE, EDITOR_SIZE), fixed_canvas=True, height=300,
                                    brush=gr.Brush(colors=["#d946ef"], color_mode="fixed", default_size=24),
                                    eraser=gr.Eraser(default_size=24), layers=False, transforms=(), format="png",
                                    elem_id="genlab-inpaint-mask")
             with gr.Row():
-                preview = picture("What the models see", height=150, buttons=[])
+                preview = picture("The hole, as it will be hidden", height=150, buttons=[])
                 preview_note = gr.Markdown("")
     with gr.Row():
         fills = gr.Slider(1, MAX_FILLS, value=4, step=1, label="Fills per model", info="guesses from different starts")
@@ -216,12 +216,14 @@ def build(shell: Shell) -> None:
         masked = picture("What the models see", height=200)
     with gr.Row():
         with gr.Column():
-            vae_fills = gr.Gallery(label="VAE fills", columns=4, height="auto", format="png", interactive=False,
-                                   object_fit="contain", allow_preview=False, elem_classes=["genlab-pixelated"])
+            vae_fills = gr.Gallery(label="VAE fills (# · classifier)", columns=4, height=170, format="png",
+                                   interactive=False, object_fit="contain", allow_preview=False,
+                                   elem_classes=["genlab-pixelated"], elem_id="genlab-inpaint-vae")
             vae_numbers = gr.Markdown("")
         with gr.Column():
-            gan_fills = gr.Gallery(label="GAN fills", columns=4, height="auto", format="png", interactive=False,
-                                   object_fit="contain", allow_preview=False, elem_classes=["genlab-pixelated"])
+            gan_fills = gr.Gallery(label="GAN fills (# · classifier)", columns=4, height=170, format="png",
+                                   interactive=False, object_fit="contain", allow_preview=False,
+                                   elem_classes=["genlab-pixelated"], elem_id="genlab-inpaint-gan")
             gan_numbers = gr.Markdown("")
     note = gr.Markdown("")
 
