@@ -885,7 +885,10 @@
     // zero-delay scheduling (setTimeout(0) is clamped to 4 ms once nested)
     const channel = typeof MessageChannel !== "undefined" ? new MessageChannel() : null;
     const later = channel ? () => channel.port2.postMessage(null) : () => setTimeout(loop, 0);
-    if (channel) channel.port1.onmessage = () => loop();
+    if (channel) {
+      channel.port1.onmessage = () => loop();
+      if (channel.port1.unref) channel.port1.unref();  // Node: an idle trainer does not keep the process alive
+    }
 
     function post(done = false) {
       const snap = run.snapshot(sent);

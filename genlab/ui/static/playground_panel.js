@@ -70,6 +70,7 @@ function receive(e) {
   dirty = true;
   if (m.done) finish();
   else if (!m.running && !wanted) { measure(); draw(); status(); }
+  else if (suspended) status("hidden");
   else kick();
 }
 
