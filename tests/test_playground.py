@@ -290,6 +290,6 @@ def test_drawn_points_become_the_data(page):
     count = page.evaluate(f"() => {HANDLE}.run.data.count")
     assert count >= 10
     assert "points drawn" in page.inner_text("#pg-status")
-    assert page.inner_text("#pg-gan-modes") == "n/a"  # a drawing has no modes to count
+    page.wait_for_function("() => document.querySelector('#pg-gan-modes').textContent === 'n/a'")  # no modes to count
     page.click("#pg-step")
     page.wait_for_function("() => document.querySelector('#pg-status').dataset.step === '1'")

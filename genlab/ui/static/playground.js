@@ -878,9 +878,10 @@
   //   {type: "init", id, settings, drawn}   a new run (id tags its snapshots)
   //   {type: "play", stopAt}  {type: "pause"}  {type: "step"}  {type: "stopAt", stopAt}
   //   {type: "set", key, value}  (a setting that applies at once)   {type: "add", points: [x, y, ...]}
-  // Messages out: {type: "state", id, running, done, ...snapshot}.
-  function serve(port, sliceMs = 25) {
-    let run = null, id = 0, running = false, stopAt = 0, sent = 0, scheduled = false;
+  // Messages out: {type: "state", id, running, done, ...snapshot, measured}: `measured` (run.measure())
+  // comes every measureMs while training and with every snapshot after it stops, pauses or steps.
+  function serve(port, sliceMs = 25, measureMs = 400) {
+    let run = null, id = 0, running = false, stopAt = 0, sent = 0, scheduled = false, measuredAt = -Infinity;
     const now = () => (typeof performance !== "undefined" ? performance.now() : Date.now());
     // zero-delay scheduling (setTimeout(0) is clamped to 4 ms once nested)
     const channel = typeof MessageChannel !== "undefined" ? new MessageChannel() : null;
@@ -893,7 +894,12 @@
     function post(done = false) {
       const snap = run.snapshot(sent);
       sent = run.history.step.length;
-      port.postMessage({ type: "state", id, running, done, ...snap });
+      let measured = null;
+      if (!running || now() - measuredAt >= measureMs) {
+        measured = run.measure();
+        measuredAt = now();
+      }
+      port.postMessage({ type: "state", id, running, done, ...snap, measured });
     }
 
     function schedule() {

@@ -12,9 +12,8 @@
 const P = window.GenlabPlayground;
 const $ = (sel) => element.querySelector(sel);
 const LIVE = new Set(["vaeLr", "beta", "gLr", "dLr", "ganLoss", "r1", "gSteps"]);  // apply without a restart
-const MEASURE_EVERY_MS = 400;  // the live numbers, a few times a second
 const HEATMAP_EVERY_MS = 150;
-const SHOW_SAMPLES = 800, SHOW_REAL = 800, GRID_K = 15, GRID_SPAN = 3, LATENT_EXTENT = 3.5;
+const SHOW_SAMPLES = 600, SHOW_REAL = 600, SHOW_ENCODED = 240, GRID_K = 15, GRID_SPAN = 3, LATENT_EXTENT = 3.5;
 
 const ui = {
   status: $("#pg-status"), play: $("#pg-play"), step: $("#pg-step"), reset: $("#pg-reset"),
@@ -28,8 +27,8 @@ const fields = Array.from(element.querySelectorAll("[data-setting]"));
 let settings = P.settings({});
 let run = null;           // the mirror: same settings as the trainer's run, the weights of its last snapshot
 let runId = 0, wanted = false, trainerRunning = false, suspended = false, done = false, dirty = true, loop = 0;
-let drawn = [], realShown = null, probes = null, heat = null, heatAt = 0, measuredAt = 0;
-let draws = [], stepsLog = [], drawing = false, lastPoint = null;
+let drawn = [], realShown = null, probes = null, heat = null, heatAt = 0;
+let draws = [], drawMs = [], stepsLog = [], drawing = false, lastPoint = null;
 let trainer = null, where = "worker";
 
 // -- the trainer (a worker, or the same code in the page) ----------------------------------------
@@ -68,8 +67,9 @@ function receive(e) {
   trainerRunning = m.running;
   stepsLog.push([performance.now(), m.steps]);
   dirty = true;
+  if (m.measured) showNumbers(m.measured);
   if (m.done) finish();
-  else if (!m.running && !wanted) { measure(); draw(); status(); }
+  else if (!m.running && !wanted) { draw(); status(); }
   else if (suspended) status("hidden");
   else kick();
 }
@@ -127,7 +127,7 @@ function rebuild() {
   heat = null; heatAt = 0;
   stepsLog = [];
   showSettings();
-  measure();
+  showNumbers(null);
   draw();
   status();
   if (wanted) start();
@@ -147,7 +147,6 @@ function finish() {
   wanted = false;
   done = true;
   ui.play.textContent = "▶ Play";
-  measure();
   draw();
   status("done");
 }
@@ -172,8 +171,10 @@ function frame(now) {
   trainerRunning = true;
   loop = requestAnimationFrame(frame);
   if (!dirty) return;
-  if (now - measuredAt > MEASURE_EVERY_MS) measure();
+  const t0 = performance.now();
   draw();
+  drawMs.push(performance.now() - t0);
+  if (drawMs.length > 60) drawMs.shift();
   draws.push(now);
   while (draws.length && now - draws[0] > 2000) draws.shift();
   status();
@@ -213,12 +214,18 @@ new IntersectionObserver(resume).observe(element);
 
 function pct(x) { return (100 * x).toFixed(0) + "%"; }
 
-function measure() {
-  measuredAt = performance.now();
-  const m = run.measure();
+// The ring measures the trainer sent (null: not measured yet for this run).
+function showNumbers(m) {
   for (const kind of ["vae", "gan"]) {
+    if (!m) {
+      const box = ui.numbers[kind];
+      for (const key of ["step", "modes", "hq", "total"]) box.dataset[key] = "";
+      $(`#pg-${kind}-modes`).textContent = "–";
+      $(`#pg-${kind}-hq`).textContent = "–";
+      continue;
+    }
     const box = ui.numbers[kind], r = m[kind];
-    box.dataset.step = String(run.steps);
+    box.dataset.step = String(m.steps);
     box.dataset.modes = r ? String(r.modes) : "";
     box.dataset.hq = r ? r.hq.toFixed(4) : "";
     box.dataset.total = r ? String(r.total) : "";
@@ -252,6 +259,7 @@ function status(state) {
   const { fps, sps } = rates();
   ui.status.dataset.fps = fps.toFixed(1);
   ui.status.dataset.sps = sps.toFixed(0);
+  if (drawMs.length) ui.status.dataset.drawMs = [...drawMs].sort((a, b) => a - b)[drawMs.length >> 1].toFixed(1);
   ui.status.dataset.trainer = where;
   const what = { running: `training: ${sps.toFixed(0)} steps/s, ${fps.toFixed(0)} frames/s`,
     paused: "paused", hidden: "paused while this tab is hidden", done: "stopped at the step you set" }[s];
@@ -285,7 +293,7 @@ function dots(v, pts, n, color, r) {
 function hue(x, y) { return `hsl(${((Math.atan2(y, x) * 180) / Math.PI + 360) % 360}, 75%, 45%)`; }
 
 function drawHeatmap(v, extent) {
-  const res = 48, now = performance.now();
+  const res = 40, now = performance.now();
   if (!heat || now - heatAt > HEATMAP_EVERY_MS) {
     const p = run.heatmap(res, extent);
     const c = heat ? heat : document.createElement("canvas");
@@ -333,7 +341,7 @@ function drawLatent() {
   ctx.setLineDash([]);
   const L = run.settings.latent;
   // the encoder's means of the real points shown (the aggregate posterior), coloured by where x is
-  const n = 400, enc = run.posteriors(realShown.subarray(0, 2 * n));
+  const n = SHOW_ENCODED, enc = run.posteriors(realShown.subarray(0, 2 * n));
   for (let i = 0; i < n; i++) {
     ctx.fillStyle = hue(realShown[2 * i], realShown[2 * i + 1]);
     const zx = enc.mu[i * L], zy = L > 1 ? enc.mu[i * L + 1] : 0;
@@ -491,7 +499,7 @@ ui.clear.addEventListener("click", () => { drawn = []; rebuild(); });
 element.genlabPlayground = {
   get run() { return run; }, get running() { return wanted; }, get settings() { return { ...settings }; },
   get trainer() { return where; },
-  play: start, pause, reset: rebuild, applyPreset, draw, measure,
+  play: start, pause, reset: rebuild, applyPreset, draw,
   set(values) { settings = P.settings({ ...settings, ...values }); rebuild(); },
 };
 trainer = startTrainer();
