@@ -163,7 +163,7 @@ def test_panel_has_stable_ids_and_the_rule():
                        "pg-vae-numbers", "pg-gan-numbers", "pg-vae-modes", "pg-gan-hq", "pg-vae-latent", "pg-gan-data"):
         assert f'id="{element_id}"' in page
     assert "within 3σ" in page and "at least 1%" in page
-    for words in ("min-max game", "ELBO = reconstruction − KL", "mode collapse", "blur", "D(x) → ½"):
+    for words in ("min-max game", "ELBO = reconstruction + KL", "mode collapse", "blur", "D(x) → ½"):
         assert words in page
 
 

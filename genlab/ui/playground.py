@@ -47,9 +47,10 @@ RULE = (
     "samples come from a moving average of G's weights."
 )
 LESSON_VAE = (
-    "<b>The VAE</b> maximises the ELBO = reconstruction − KL: the encoder maps each point x to a "
-    "Gaussian q(z|x) (the ellipses), the decoder maps z back to x. The reconstruction term wants "
-    "every point back; the KL term pulls every ellipse towards the prior N(0, I) (the dashed circle). "
+    "<b>The VAE</b> minimises the negative ELBO = reconstruction + KL (in nats per point): the encoder "
+    "maps each point x to a Gaussian q(z|x) (the ellipses), the decoder maps z back to x. The "
+    "reconstruction term wants every point back; the KL term, the price of the information z carries, "
+    "pulls every ellipse towards the prior N(0, I) (the dashed circles at 1 and 2). "
     "Because it must reconstruct <i>every</i> training point, the VAE covers every mode — but the "
     "prior's mass between the ellipses decodes to points between the modes: <b>blur</b>. A larger β "
     "weighs the KL more: the ellipses overlap, and the samples smear."
