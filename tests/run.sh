@@ -10,8 +10,9 @@ export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
 started=$SECONDS
 log() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - started)); }
 
-# --- system packages: Chromium for the browser tests (the data the tests need is in data/)
-APT_PACKAGES=(chromium)
+# --- system packages: Chromium for the browser tests, Node for the playground's JavaScript tests
+#     (the data the tests need is in data/)
+APT_PACKAGES=(chromium nodejs)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
