@@ -460,9 +460,9 @@ def shipped_models(names: list[str] | None = None) -> list[Path]:
 P50_GOAL_MS, P95_GOAL_MS, PLAIN_SHARE_GOAL = 16.7, 33.0, 0.2  # one frame at 60 Hz; two; 1/5 of plain Gradio
 
 
-def report(models: list[dict], plain: dict, chromium: str, moves: int, warmup: int, command: str) -> str:
-    """The BENCHMARKS.md section: both probes for every model and the anchor, decode times, goals."""
-    from bench.report import run_stamp
+def report(models: list[dict], plain: dict, chromium: str, moves: int, warmup: int, command: str, stamp: str) -> str:
+    """The BENCHMARKS.md section: both probes for every model and the anchor, decode times, goals;
+    `stamp` is bench.report.run_stamp() taken when the run started."""
 
     def pp(r: dict) -> tuple[float, float]:
         return percentiles(r["lat"]) if r["lat"] else (float("nan"), float("nan"))
@@ -495,7 +495,7 @@ def report(models: list[dict], plain: dict, chromium: str, moves: int, warmup: i
     unchanged = sum(m["synthetic"]["unchanged"] for m in models)
     text = (
         "## Slider latency, every shipped model\n\n"
-        f"{run_stamp()} Chromium {chromium} headless, `--disable-gpu` (the CPU path), one tab at a time. "
+        f"{stamp} Chromium {chromium} headless, `--disable-gpu` (the CPU path), one tab at a time. "
         f"Command: `{command}`.\n\n"
         "Each model runs in an app serving it alone; the anchor is the plain Gradio app of "
         "bench/plain_gradio_slider.py (every `input` goes to the server, which decodes and returns a picture). "
@@ -547,6 +547,9 @@ def main() -> None:
         sys.path.insert(0, str(REPO))
     from playwright.sync_api import sync_playwright
 
+    from bench.report import run_stamp
+
+    stamp = run_stamp()  # the load and the commit at the start
     command = "python bench/slider_latency.py" + "".join(f" {a}" for a in sys.argv[1:])
     logs = Path(tempfile.mkdtemp(prefix="slider-latency-"))
     models = shipped_models(args.models)
@@ -572,7 +575,7 @@ def main() -> None:
                   f"frames behind max {r['lag']['max_behind']} over {r['lag']['inputs']} inputs "
                   f"(load {r['lag_load']:.2f})", flush=True)
         browser.close()
-    text = report(results, plain, chromium, args.moves, args.warmup, command)
+    text = report(results, plain, chromium, args.moves, args.warmup, command, stamp)
     print(text)
     if not args.no_write:
         from bench.report import write_section
