@@ -19,23 +19,29 @@ It also keeps a served app's memory and disk flat under a classroom's load (issu
   gets a new session that Gradio keeps (up to 10,000 of them): +0.47 MiB of memory per request.
   Here a session builds a block's config only when it is read or changed (`LeanSessionState`), a
   session made for one API call is forgotten when the call ends, and at most MAX_SESSIONS are kept.
-- Gradio keeps every file it writes (outputs, uploads) until the server stops, one folder each;
-  here files older than FILE_CACHE_MAX_AGE_S go, then the oldest while they exceed
-  FILE_CACHE_MAX_BYTES (generated files before uploads), each with its folder (`sweep_file_cache`).
+- Gradio keeps every file it writes (outputs, uploads), one folder each, for good; here files
+  older than FILE_CACHE_MAX_AGE_S go, then the oldest while they exceed FILE_CACHE_MAX_BYTES
+  (generated files before uploads), each with its folder (`sweep_file_cache`), and all of them
+  when the server stops.
+- The C allocator keeps what the worker threads free; it is handed back at every sweep
+  (`release_free_memory`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import binascii
 import contextlib
+import ctypes
 import os
 import re
 import time
+import weakref
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 
 import anyio.to_thread
 import gradio as gr
@@ -56,10 +62,11 @@ IMAGE_FILE_TYPES = [".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".
 # tab touches its own at every event, so only long-idle ones go) ...
 MAX_SESSIONS = 1000
 # ... and the files Gradio writes (outputs, uploads). An hour covers a lesson in which a picture
-# uploaded at its start is still used; 100 MB is ~12,000 decoded pictures, a quarter of an hour of
-# a busy classroom, so only then do older files go before their hour.
+# uploaded at its start is still used; 100 MiB is ~12,000 decoded pictures, a quarter of an hour of
+# a busy classroom, so only then do older files go before their hour. GENLAB_FILE_CACHE_MB sets
+# another size (a host with little disk; bench/memory_load.py, to reach the limit within its run).
 FILE_CACHE_MAX_AGE_S = 3600
-FILE_CACHE_MAX_BYTES = 100 * 2**20
+FILE_CACHE_MAX_BYTES = float(os.environ.get("GENLAB_FILE_CACHE_MB") or 100) * 2**20
 FILE_CACHE_SWEEP_S = 30  # how often the file cache is swept
 
 
@@ -297,9 +304,30 @@ def sweep_file_cache(blocks: gr.Blocks, max_age_s: float = FILE_CACHE_MAX_AGE_S,
     return {"files": len(kept), "bytes": int(total), "deleted": int(deleted)}
 
 
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_malloc_trim = _find_malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand the memory the C allocator keeps after frees back to the system (glibc; elsewhere nothing).
+
+    glibc keeps freed blocks in its per-thread arenas for reuse. With Gradio's worker threads making
+    and dropping pictures and tensors of many sizes, what it keeps grew by ~20 MiB per 1,000 mixed
+    requests, nearly all of it free: one trim gave back 45 of the 55 MiB that 2,000 requests had added.
+    """
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
 def _file_cache_lifespan(user_lifespan: Any, max_age_s: float, max_bytes: float, every_s: float):
-    """A FastAPI lifespan that sweeps the app's file cache every `every_s` seconds while it serves,
-    and deletes its files when it stops (the next start would not know them)."""
+    """A FastAPI lifespan that sweeps the app's file cache (and releases free memory) every `every_s`
+    seconds while it serves, and deletes its files when it stops (the next start would not know them)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any):
@@ -307,6 +335,7 @@ def _file_cache_lifespan(user_lifespan: Any, max_age_s: float, max_bytes: float,
             while True:
                 await asyncio.sleep(every_s)
                 await anyio.to_thread.run_sync(sweep_file_cache, app.get_blocks(), max_age_s, max_bytes)
+                await anyio.to_thread.run_sync(release_free_memory)
 
         task = asyncio.create_task(sweep_forever())
         try:
@@ -324,6 +353,12 @@ def _file_cache_lifespan(user_lifespan: Any, max_age_s: float, max_bytes: float,
     return lifespan
 
 
+def _delete_files_at_exit(blocks_ref: Callable[[], Any], max_bytes: float) -> None:
+    blocks = blocks_ref()
+    if blocks is not None:
+        sweep_file_cache(blocks, max_age_s=-1, max_bytes=max_bytes)
+
+
 class GuardedBlocks(gr.Blocks):
     """gr.Blocks in which an input that cannot be read ends in one clear sentence, not a bare "Error",
     and whose sessions and files stay bounded while it serves.
@@ -334,8 +369,9 @@ class GuardedBlocks(gr.Blocks):
 
     Sessions are LeanSessionState, a session made for a single API call (one that named no session)
     is forgotten when the call ends, `launch` keeps at most MAX_SESSIONS (unless given
-    `state_session_capacity`), and it sweeps the file cache (`sweep_file_cache`) every
-    `file_cache_sweep_s` seconds with the limits given here (None: never).
+    `state_session_capacity`), and it sweeps the file cache (`sweep_file_cache`) and releases free
+    memory (`release_free_memory`) every `file_cache_sweep_s` seconds with the limits given here
+    (None: never).
     """
 
     def __init__(self, *args: Any, file_cache_max_age_s: float = FILE_CACHE_MAX_AGE_S,
@@ -363,6 +399,9 @@ class GuardedBlocks(gr.Blocks):
             app_kwargs = dict(kwargs.get("app_kwargs") or {})
             app_kwargs["lifespan"] = _file_cache_lifespan(app_kwargs.get("lifespan"), max_age_s, max_bytes, every_s)
             kwargs["app_kwargs"] = app_kwargs
+            # Gradio waits 5 s for its server to stop, then the process ends: the lifespan's end may
+            # not run, so the files also go when Python exits.
+            atexit.register(_delete_files_at_exit, weakref.ref(self), max_bytes)
         return super().launch(*args, **kwargs)
 
     async def process_api(self, block_fn, inputs, state=None, request=None, iterator=None,
