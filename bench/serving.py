@@ -363,6 +363,9 @@ def api_cases(m: Models, image: dict, sketch: dict) -> list[Case]:
         Case("gan_training", m.gan, lambda i: [m.gan]),
         Case("gan_epoch", m.gan, lambda i: [m.gan, 1 + i % 5]),
         Case("gan_inversion", f"{d}, one test image", lambda i: [d], warmup=False, in_quick=False),
+        Case("inpaint", f"{m.vae} with its dataset's GAN, test image, bottom half, 4 fills × 200 steps",
+             lambda i: [m.vae, *picker(TEST, index=i), "bottom half", None, 4, 200, i]),
+        Case("compare_inpainting", d, lambda i: [d]),
         Case("refresh_models", "nothing changed on disk", lambda i: [m.vae]),
     ]
 

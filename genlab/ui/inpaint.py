@@ -86,11 +86,18 @@ def masked_view(image: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
     return torch.where(hidden, colour, rgb)
 
 
-def editor_value(prepared: Any) -> dict[str, Any] | None:
-    """The brush's canvas for a newly picked image: the image enlarged, no strokes yet."""
-    if prepared is None:
-        return None
-    background = prepared.convert("RGB").resize((EDITOR_SIZE, EDITOR_SIZE), Image.Resampling.NEAREST)
+def editor_value(shell: Shell, model: Any, source: Any, upload: Any, drawing: Any, test_index: Any,
+                 seed: Any) -> dict[str, Any] | None:
+    """The brush's canvas for a newly picked image: the image as the model sees it, enlarged, no strokes.
+
+    The image is resolved here from the picker's choice (not read back from the page), so no
+    picture travels from the browser to the server that the checked inputs have not read."""
+    try:
+        image = resolve(shell, shell.model(model), source, upload, drawing, test_index, seed).image
+    except gr.Error:
+        return None  # nothing to paint on yet: the picker's note says why
+    background = to_pil(image, EDITOR_SIZE).convert("RGB").resize((EDITOR_SIZE, EDITOR_SIZE),
+                                                                  Image.Resampling.NEAREST)
     return {"background": background, "layers": [], "composite": background}
 
 
@@ -228,8 +235,11 @@ def build(shell: Shell) -> None:
     note = gr.Markdown("")
 
     # The brush paints over the picked image; a new image clears the strokes.
-    picker.prepared.change(editor_value, picker.prepared, mask_drawing, api_visibility="private",
-                           show_progress="hidden")
+    def editor_event(model, source, upload, drawing, test_index, seed):
+        return editor_value(shell, model, source, upload, drawing, test_index, seed)
+
+    picker.prepared.change(editor_event, [shell.model_picker, *picker.inputs], mask_drawing,
+                           api_visibility="private", show_progress="hidden")
 
     def preview_event(model, source, upload, drawing, test_index, seed, mask_preset, mask_drawing):
         return mask_preview(shell, model, source, upload, drawing, test_index, seed, mask_preset, mask_drawing)
