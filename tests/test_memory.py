@@ -65,6 +65,20 @@ def test_2000_decode_calls_move_memory_by_less_than_50_mib(genlab_app):
     assert grown < 50 * MiB, f"resident memory grew by {grown / MiB:.1f} MiB over 2,000 decode calls"
 
 
+def test_a_session_keeps_its_newest_user_defined_attributes_only(genlab_app):
+    from genlab.ui.attributes import CUSTOM_PREFIX, MAX_CUSTOM_ATTRIBUTES
+
+    session = f"attributes-{random.randrange(10**9)}"
+    names = [f"mine {k}" for k in range(MAX_CUSTOM_ATTRIBUTES + 2)] + ["mine 1"]  # "mine 1" again: newest
+    for name in names:
+        event, outputs = call_api(genlab_app, "define_attribute", [VAE_NAME, name, "2, 5", "1, 3", None, None, 10],
+                                  session_hash=session)
+        assert event == "complete", outputs
+    custom = {value for _, value in outputs[1]["choices"] if value.startswith(CUSTOM_PREFIX)}
+    kept = [CUSTOM_PREFIX + n for n in ["mine 1", *names[3:-1]]]
+    assert len(custom) == MAX_CUSTOM_ATTRIBUTES and custom == set(kept)
+
+
 # -- a small GuardedBlocks app: sessions --------------------------------------------------------------
 
 

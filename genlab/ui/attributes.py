@@ -28,6 +28,7 @@ from genlab.ui.shell import Shell, user_error
 MAX_STRENGTH = 6.0
 MIN_STRIP, MAX_STRIP = 3, 15
 MAX_EXAMPLES = 64  # per group, for a user-defined attribute
+MAX_CUSTOM_ATTRIBUTES = 16  # kept per user and model (in the session); the oldest goes first
 EXAMPLE_GALLERY_SIZE = 40
 CUSTOM_PREFIX = "custom:"
 DEFAULT_ATTRIBUTE = "thickness"
@@ -229,7 +230,11 @@ def define_attribute(shell: Shell, model_name: Any, name: Any, positives: Any, n
     how = "encoded" if service.kind == "vae" else f"inverted ({inversion_steps} steps)"
     positive = torch.cat([torch.ones(len(pos), dtype=torch.bool), torch.zeros(len(neg), dtype=torch.bool)])
     custom = {m: dict(attrs) for m, attrs in (custom or {}).items()}
-    custom.setdefault(service.name, {})[name] = {"latents": latents.cpu(), "positive": positive}
+    mine = custom.setdefault(service.name, {})
+    mine.pop(name, None)  # defined again: it becomes the newest
+    mine[name] = {"latents": latents.cpu(), "positive": positive}
+    while len(mine) > MAX_CUSTOM_ATTRIBUTES:
+        mine.pop(next(iter(mine)))
     dropdown = attribute_choices(shell, model_name, CUSTOM_PREFIX + name, custom)
     note = (f"Defined **{name}** for {service.name} from {len(pos)} examples with it and {len(neg)} without "
             f"({how}). Pick it above and edit.")
