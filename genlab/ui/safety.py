@@ -26,6 +26,17 @@ It also keeps a served app's memory and disk flat under a classroom's load (issu
 - The C allocator keeps what the worker threads free: large blocks are kept out of its arenas
   (`keep_large_blocks_out_of_arenas`) and what it keeps is handed back at every sweep
   (`release_free_memory`).
+
+Gradio internals overridden here, each because Gradio 6.31 has no public hook for it (the pin in
+requirements.txt and the parity tests in tests/test_security.py and tests/test_memory.py guard them):
+- `gradio.component_meta.create_or_modify_pyi`, only while `ImageUpload` and `Drawing` are defined:
+  defining a component class writes a .pyi stub into the package, which an app must not do.
+- `Blocks._format_processing_error` and `Blocks.preprocess_data`: the only places where a value a
+  component cannot take is turned into a message; Gradio's own is a bare "Error".
+- `Blocks.process_api` and the state holder (`LeanStateHolder`): the only place where a session
+  made for one API call can be forgotten, and where sessions are built.
+- `launch` adds a lifespan (the file-cache sweep): Gradio deletes its cache only at exit, if asked.
+Components are subclassed (`ImageUpload`, `Drawing`) rather than patched.
 """
 
 from __future__ import annotations
