@@ -35,8 +35,9 @@ requirements.txt and the parity tests in tests/test_security.py and tests/test_m
   component cannot take is turned into a message; Gradio's own is a bare "Error".
 - `Blocks.process_api` and the state holder (`LeanStateHolder`): the only place where a session
   made for one API call can be forgotten, and where sessions are built.
-- `launch` adds a lifespan (the file-cache sweep): Gradio deletes its cache only at exit, if asked.
-Components are subclassed (`ImageUpload`, `Drawing`) rather than patched.
+- `state_holder` (a property of Blocks that Gradio's server sets): to make the holder lean in place.
+The file-cache sweep goes through public API (a lifespan in `launch`'s `app_kwargs`), and the
+checked image inputs are component subclasses (`ImageUpload`, `Drawing`), not patches.
 """
 
 from __future__ import annotations
