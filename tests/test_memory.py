@@ -104,7 +104,8 @@ def _launch(demo: GuardedBlocks) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def test_sessions_of_single_api_calls_are_forgotten_and_named_sessions_kept():
+def test_sessions_of_single_api_calls_are_forgotten_and_named_sessions_kept(monkeypatch):
+    monkeypatch.setattr(safety, "ONE_SHOT_QUEUES_KEPT", 5)
     demo = _tiny_app()
     base = _launch(demo)
     try:
@@ -115,6 +116,10 @@ def test_sessions_of_single_api_calls_are_forgotten_and_named_sessions_kept():
             event, payload = call_api(base, "draw", [8], http=http)
             assert event == "complete", payload
         assert len(demo.state_holder.session_data) == 0
+        # Their message queues go too, after the last 5 (Gradio would keep 2,000, and then drop the
+        # queue of a busy browser tab to make room).
+        assert len(demo._queue.pending_messages_per_session) == 5
+        assert len(demo._queue.pending_event_ids_session) <= 5
         # A caller that names its session keeps it, and its gr.State, from call to call.
         counts = [call_api(base, "draw", [8], session_hash="class-7", http=http)[1][2] for _ in range(3)]
         assert counts == [1, 2, 3]

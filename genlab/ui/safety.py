@@ -46,6 +46,7 @@ import asyncio
 import atexit
 import base64
 import binascii
+import collections
 import contextlib
 import ctypes
 import os
@@ -74,6 +75,10 @@ IMAGE_FILE_TYPES = [".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".
 # What a served app keeps (GuardedBlocks): sessions, least recently used forgotten first (a browser
 # tab touches its own at every event, so only long-idle ones go) ...
 MAX_SESSIONS = 1000
+# Gradio keeps the message queues of its last 2,000 sessions, a session's from its first event on,
+# however busy it still is: 2,000 single API calls later, a browser tab's queue is dropped, and an
+# event it has in flight then fails. The queues of single calls go once 256 more have ended.
+ONE_SHOT_QUEUES_KEPT = 256
 # ... and the files Gradio writes (outputs, uploads). An hour covers a lesson in which a picture
 # uploaded at its start is still used; 100 MiB is ~12,000 decoded pictures, a quarter of an hour of
 # a busy classroom, so only then do older files go before their hour. GENLAB_FILE_CACHE_MB sets
@@ -408,6 +413,7 @@ class GuardedBlocks(gr.Blocks):
                  file_cache_sweep_s: float | None = FILE_CACHE_SWEEP_S, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.file_cache_limits = (file_cache_max_age_s, file_cache_max_bytes, file_cache_sweep_s)
+        self._ended_one_shot: collections.deque[str] = collections.deque()
 
     # Gradio's server makes its StateHolder and hands it to the Blocks (StateHolder.set_blocks); the
     # server reads sessions through that same object, so it is made lean in place.
@@ -454,6 +460,12 @@ class GuardedBlocks(gr.Blocks):
         holder = getattr(self, "_state_holder", None)
         if isinstance(holder, LeanStateHolder):
             holder.forget(session_hash)
+        # Its message queue is still read until the caller has the result: it goes later.
+        self._ended_one_shot.append(session_hash)
+        while len(self._ended_one_shot) > ONE_SHOT_QUEUES_KEPT:
+            ended = self._ended_one_shot.popleft()
+            self._queue.pending_messages_per_session.pop(ended, None)
+            self._queue.pending_event_ids_session.pop(ended, None)
 
     @staticmethod
     def _format_processing_error(block_fn, index, block, value, is_input, original_error) -> str:
