@@ -170,30 +170,26 @@ def test_edit_attributes_offers_attributes_and_shows_an_edit_on_first_load(page,
     page.keyboard.press("Escape")
 
 
-def _pick_test_image(picker) -> None:
-    picker.get_by_label("Test image", exact=True).check()
-    picker.locator(".thumbnail-item, button.thumbnail-item, .grid-wrap button").locator("visible=true").nth(3).click()
+def run_from_test_image(page, tab: str, picker: str, button: str, result: str) -> None:
+    """In `tab`, switch the picker to "Test image", click the fourth one, press `button`, and wait
+    for the `result` image to change (it already shows the first-load result)."""
+    open_tab(page, tab)
+    assert page.locator(f"{result} img").count() == 1, f"{tab}: no result on first load"
+    old = page.locator(f"{result} img").get_attribute("src")
+    box = page.locator(picker)
+    box.get_by_label("Test image", exact=True).check()
+    box.locator(".thumbnail-item, button.thumbnail-item, .grid-wrap button").locator("visible=true").nth(3).click()
+    settle(page)
+    assert "test image #" in page.inner_text(picker)
+    page.locator(button).click()
+    page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel + ' img');"
+                           " return i && i.src !== old; }", arg=[result, old])
+    settle(page)
 
 
 def test_interpolate_and_edit_from_a_test_image(page, copy):
-    open_tab(page, "Interpolate")
-    assert page.locator("#genlab-interpolation-strip img").count() == 1, "no interpolation on first load"
-    old = page.locator("#genlab-interpolation-strip img").get_attribute("src")
-    _pick_test_image(page.locator("#genlab-interpolate-start"))
-    settle(page)
-    page.locator("#genlab-interpolate-button").click()
-    page.wait_for_function("(old) => { const i = document.querySelector('#genlab-interpolation-strip img');"
-                           " return i && i.src !== old; }", arg=old)
-    settle(page)
-    assert "test image #" in page.inner_text("#genlab-interpolate-start")
+    run_from_test_image(page, "Interpolate", "#genlab-interpolate-start", "#genlab-interpolate-button",
+                        "#genlab-interpolation-strip")
     assert problems(page, copy) == []
-
-    open_tab(page, "Edit attributes")
-    old = page.locator("#genlab-edited img").get_attribute("src")
-    _pick_test_image(page.locator("#genlab-edit-image"))
-    settle(page)
-    page.locator("#genlab-edit-button").click()
-    page.wait_for_function("(old) => { const i = document.querySelector('#genlab-edited img');"
-                           " return i && i.src !== old; }", arg=old)
-    settle(page)
+    run_from_test_image(page, "Edit attributes", "#genlab-edit-image", "#genlab-edit-button", "#genlab-edited")
     assert problems(page, copy) == []
