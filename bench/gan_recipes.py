@@ -181,12 +181,38 @@ def score_checkpoint(folder: Path, judge: Judge) -> dict[str, Any]:
             "args": cfg.get("training", {}), **judge.score(sample_genlab(ckpt.model.generator, judge.n))}
 
 
-def report(judge: Judge, results: list[dict[str, Any]], checkpoints: list[dict[str, Any]], command: str) -> str:
+def watch(folder: Path, judge: Judge, every: int, stop_at: int, log=print) -> None:
+    """Score a training run's checkpoint each `every` epochs until it has `stop_at` (appends to
+    runs/gan-recipes/watch-<folder name>.json): the run's curve of FD over epochs and wall time."""
+    out = RESULTS / f"watch-{folder.name}.json"
+    points = json.loads(out.read_text()) if out.is_file() else []
+    done = {p["epochs"] for p in points}
+    while True:
+        try:
+            epochs = len(read_history(folder))
+        except Exception:  # the run has not written its first epoch, or is writing it now
+            epochs = 0
+        if epochs and epochs % every == 0 and epochs not in done:
+            time.sleep(5)  # let the epoch's files land
+            c = score_checkpoint(folder, judge)
+            c.pop("args", None)
+            points.append(c)
+            done.add(epochs)
+            out.write_text(json.dumps(points, indent=1))
+            log(f"{folder.name} epoch {epochs}: FD {c['fd']:.2f} ({c['fd_over_floor']:.1f}× floor), "
+                f"P {c['precision']:.2f} R {c['recall']:.2f}, KL {c['kl']:.3f}, confident {c['confident']:.3f}")
+        if epochs >= stop_at:
+            return
+        time.sleep(30)
+
+
+def report(judge: Judge, results: list[dict[str, Any]], checkpoints: list[dict[str, Any]], command: str,
+           note: str = "") -> str:
     rows = []
     for r in results:
         for p in r["points"]:
             rows.append(f"| {r['recipe']} | {p['cpu_seconds']:.0f} | {p['steps']} | {p['epochs']:.1f} | {p['fd']:.2f} | "
-                        f"{p['fd_over_floor']:.1f} | {p['precision']:.2f} | {p['recall']:.2f} | {p['kl']:.3f} | "
+                        f"{p['fd'] / judge.floor:.1f} | {p['precision']:.2f} | {p['recall']:.2f} | {p['kl']:.3f} | "
                         f"{100 * p['confident']:.0f}% |")
     recipes = "\n".join(f"- **{r['recipe']}**: {r['what']}" + (f" (`{shlex.join(r['args'])}`)" if r["args"] else "")
                         for r in results)
@@ -204,6 +230,20 @@ on a machine shared with other jobs unless the README says otherwise):
 |---|---|---|---|---|---|---|---|---|
 {ck_rows}
 """ if checkpoints else ""
+    curves = []
+    for path in sorted(RESULTS.glob("watch-*.json")):
+        for c in json.loads(path.read_text()):
+            curves.append(f"| {c['name']} | {c['epochs']} | {c['train_seconds'] / 60:.0f} | {c['fd']:.2f} | "
+                          f"{c['fd'] / judge.floor:.1f} | {c['precision']:.2f} | {c['recall']:.2f} | {c['kl']:.3f} | "
+                          f"{100 * c['confident']:.0f}% |")
+    curve_table = f"""
+Longer runs of train/gan.py, scored every few epochs while they trained (minutes: wall time summed
+from history.json, on the shared machine):
+
+| Run | Epochs | Wall min | FD | FD / floor | Precision | Recall | KL to uniform | Confident ≥ 0.9 |
+|---|---|---|---|---|---|---|---|---|
+{chr(10).join(curves)}
+""" if curves else ""
     return f"""## GAN recipes at equal CPU time (MNIST, 8,000 training digits)
 
 {run_stamp()} Command: `{command}`.
@@ -225,7 +265,8 @@ precision {fp:.2f}, recall {fr:.2f}; real test digits named with confidence ≥ 
 | Recipe | CPU s | Steps | Epochs | FD | FD / floor | Precision | Recall | KL to uniform | Confident ≥ 0.9 |
 |---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
-{ck_table}"""
+{curve_table}{ck_table}
+{note}"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-only", action="store_true", help="train nothing; report the saved results")
     p.add_argument("--checkpoint", action="append", default=[], help="a trained GAN folder to score too (repeatable)")
     p.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
+    p.add_argument("--watch", default=None, metavar="FOLDER",
+                   help="score a training run's checkpoint every --every epochs until --stop-at epochs, then exit")
+    p.add_argument("--note", default="", help="a Markdown file whose text ends the section (the reading of the numbers)")
+    p.add_argument("--every", type=int, default=5)
+    p.add_argument("--stop-at", type=int, default=60)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     names = args.only.split(",") if args.only else list(RECIPES)
@@ -246,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     judge = Judge(clf, load_dataset("mnist", "test"))
     print(f"floor FD {judge.floor:.2f} over seeds {FLOOR_SEEDS}; real confident {judge.real_confident:.3f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.watch:
+        watch(Path(args.watch), judge, args.every, args.stop_at)
+        return 0
     if not args.report_only:
         train = load_dataset("mnist", "train")
         for name in names:
@@ -257,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{c['name']}: FD {c['fd']:.2f} ({c['fd_over_floor']:.1f}× floor), P {c['precision']:.2f} "
               f"R {c['recall']:.2f}, KL {c['kl']:.3f}, confident {c['confident']:.3f}")
     command = "python bench/gan_recipes.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    section = report(judge, results, checkpoints, command.strip())
+    note = Path(args.note).read_text() if args.note else ""
+    section = report(judge, results, checkpoints, command.strip(), note)
     if args.no_write:
         print(section)
     else:
