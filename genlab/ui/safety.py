@@ -80,8 +80,9 @@ MAX_SESSIONS = 1000
 # event it has in flight then fails. The queues of single calls go once 256 more have ended.
 ONE_SHOT_QUEUES_KEPT = 256
 # ... and the files Gradio writes (outputs, uploads). An hour covers a lesson in which a picture
-# uploaded at its start is still used; 100 MiB is ~12,000 decoded pictures, a quarter of an hour of
-# a busy classroom, so only then do older files go before their hour. GENLAB_FILE_CACHE_MB sets
+# uploaded at its start is still used; 100 MiB holds the files of ~10,000 requests of
+# bench/memory_load.py's classroom (~10 KiB each), ten minutes of 20 busy clients, so only under such
+# a load do files go before their hour. GENLAB_FILE_CACHE_MB sets
 # another size (a host with little disk; bench/memory_load.py, to reach the limit within its run).
 FILE_CACHE_MAX_AGE_S = 3600
 FILE_CACHE_MAX_BYTES = float(os.environ.get("GENLAB_FILE_CACHE_MB") or 100) * 2**20
