@@ -141,7 +141,7 @@ def panel_spec(service: ModelService, z: torch.Tensor, origin: str) -> dict:
         d["min"], d["max"] = -r, r
     return {"model": service.name, "key": service.key, "kind": service.kind, "version": time.time_ns(),
             "latent": latent, "dims": dims, "dims_title": title, "directions": direction_rows(service, z),
-            "directions_pending": False, "origin": origin}
+            "origin": origin}
 
 
 def decode_image(service: ModelService, z: torch.Tensor):
@@ -228,19 +228,9 @@ def build(shell: Shell) -> None:
     def web_decoder(model_name: str) -> dict:
         return web_decoder_json(_slider_model(shell, model_name))
 
-    def gan_directions_for(request: list) -> list[dict]:
-        """For the page: [model name, latent] -> the GANSpace slider rows, once they are computed.
-
-        (Gradio passes a server function's arguments as one list.)"""
-        if not isinstance(request, list) or len(request) != 2:
-            raise user_error("Ask for directions with [model name, latent].")
-        model_name, latent = request
-        service = _slider_model(shell, model_name)
-        return direction_rows(service, check_latent(service, latent))
-
     panel = gr.HTML(
         None, html_template=PANEL_TEMPLATE, css_template=PANEL_CSS, js_on_load=PANEL_JS,
-        head=f"<script>{DECODER_JS}</script>", server_functions=[web_decoder, gan_directions_for],
+        head=f"<script>{DECODER_JS}</script>", server_functions=[web_decoder],
         elem_classes=["genlab-sliders"], padding=False,
     )
     with gr.Row():

@@ -126,19 +126,6 @@ function loadDecoder(s) {
   return decoders.get(s.key);
 }
 
-// GANSpace directions that were still being computed when the spec was made: ask once more.
-function loadDirections(s) {
-  lists.directions.hidden = false;
-  lists.directions.textContent = "Finding the principal directions (GANSpace)…";
-  Promise.resolve(server.gan_directions_for([s.model, s.latent])).then((rows) => {
-    if (!spec || spec.key !== s.key || spec.version !== s.version) return;  // a newer spec took over
-    spec = { ...spec, directions: rows, directions_pending: false };
-    layoutKey = "";
-    buildRows();
-    showValues(null);
-  }, () => { lists.directions.textContent = "Could not find the principal directions."; });
-}
-
 function onSpec() {
   const s = props.value;
   if (!s || !s.latent || !s.dims) return;
@@ -147,7 +134,6 @@ function onSpec() {
   buildRows();
   showValues(null);
   element.dataset.model = s.model;
-  if (s.directions_pending) loadDirections(s);
   if (net && net.key === s.key) { requestRender(); return; }
   net = null;
   element.dataset.ready = "false";
