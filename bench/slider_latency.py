@@ -27,6 +27,7 @@ Every figure comes with the machine's load average when it was measured. Writes 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -292,8 +293,9 @@ def measure_baseline_at(browser, url: str, moves: int, warmup: int) -> dict:
     return result
 
 
-def measure_ours(browser, checkpoint: Path, moves: int, warmup: int, logs: Path) -> dict:
-    """Our sliders on an app that serves `checkpoint` alone (a read-only copy in a temporary folder)."""
+@contextlib.contextmanager
+def serve_checkpoint(checkpoint: Path, logs: Path):
+    """The URL of our app serving `checkpoint` alone (a read-only copy in a temporary folder)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "checkpoints"
         shutil.copytree(checkpoint, root / checkpoint.name,
@@ -301,7 +303,13 @@ def measure_ours(browser, checkpoint: Path, moves: int, warmup: int, logs: Path)
         port = free_port()
         with serve([__file__, "--serve", "ours", str(root), str(port)], port,
                    logs / f"ours-{checkpoint.name}.log") as url:
-            return measure_ours_at(browser, url, moves, warmup)
+            yield url
+
+
+def measure_ours(browser, checkpoint: Path, moves: int, warmup: int, logs: Path) -> dict:
+    """Our sliders on an app that serves `checkpoint` alone (a read-only copy in a temporary folder)."""
+    with serve_checkpoint(checkpoint, logs) as url:
+        return measure_ours_at(browser, url, moves, warmup)
 
 
 def measure_baseline(browser, checkpoint: Path, moves: int, warmup: int, logs: Path) -> dict:
@@ -389,35 +397,29 @@ def measure_model(browser, checkpoint: Path, moves: int, warmup: int, logs: Path
     from genlab.webdecoder import export_decoder
 
     spec = json.loads(json.dumps(export_decoder(load_checkpoint(checkpoint).model.eval())))
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "checkpoints"
-        shutil.copytree(checkpoint, root / checkpoint.name,
-                        ignore=shutil.ignore_patterns("samples", ".*", "training_state.safetensors"))
-        port = free_port()
-        with serve([__file__, "--serve", "ours", str(root), str(port)], port,
-                   logs / f"ours-{checkpoint.name}.log") as url:
-            page = open_quietly(browser, url)
-            try:
-                open_sliders(page)
-                selector = ".gl-dims input[type=range]"
-                out = {"model": checkpoint.name, "label": page.evaluate(
-                    "() => document.querySelector('.gl-dims .gl-name').textContent")}
-                out["decode_load"] = load_average()
-                out["decode"] = {b: decode_times(page, spec, b) for b in ("wasm", "js")}
-                out["page_backend"] = page.evaluate(
-                    "() => window.__genlabDecoders ? Promise.all([...window.__genlabDecoders.values()])"
-                    ".then(nets => nets.map(n => n.backend).join(',')) : 'unknown'")
-                wait_until_quiet(page)
-                out["synthetic_load"] = load_average()
-                out["synthetic"] = synthetic(page, selector, "canvas", moves, warmup)
-                wait_until_quiet(page)
-                out["drag_load"] = load_average()
-                out["drag"] = drag(page, selector, "canvas", moves, warmup)
-                wait_until_quiet(page)
-                out["lag_load"] = load_average()
-                out["lag"] = fast_drag_lag(page, selector)
-            finally:
-                page.close()
+    with serve_checkpoint(checkpoint, logs) as url:
+        page = open_quietly(browser, url)
+        try:
+            open_sliders(page)
+            selector = ".gl-dims input[type=range]"
+            out = {"model": checkpoint.name, "label": page.evaluate(
+                "() => document.querySelector('.gl-dims .gl-name').textContent")}
+            out["decode_load"] = load_average()
+            out["decode"] = {b: decode_times(page, spec, b) for b in ("wasm", "js")}
+            out["page_backend"] = page.evaluate(
+                "() => window.__genlabDecoders ? Promise.all([...window.__genlabDecoders.values()])"
+                ".then(nets => nets.map(n => n.backend).join(',')) : 'unknown'")
+            wait_until_quiet(page)
+            out["synthetic_load"] = load_average()
+            out["synthetic"] = synthetic(page, selector, "canvas", moves, warmup)
+            wait_until_quiet(page)
+            out["drag_load"] = load_average()
+            out["drag"] = drag(page, selector, "canvas", moves, warmup)
+            wait_until_quiet(page)
+            out["lag_load"] = load_average()
+            out["lag"] = fast_drag_lag(page, selector)
+        finally:
+            page.close()
     return out
 
 
