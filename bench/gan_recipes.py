@@ -105,7 +105,7 @@ def sample_genlab(generator: torch.nn.Module, n: int, seed: int = 0) -> torch.Te
     """n images from a genlab generator in eval mode (uniform labels when it is conditional)."""
     g = torch.Generator().manual_seed(seed)
     z = torch.randn((n, generator.config.latent_dim), generator=g)
-    k = generator.config.num_classes
+    k = generator.config.num_classes if generator.config.needs_labels else 0
     labels = torch.randperm(n, generator=g) % k if k else None
     generator.eval()
     return torch.cat([generator(z[i:i + 500], None if labels is None else labels[i:i + 500])

@@ -272,7 +272,8 @@ class Models:
         from genlab.data import DataError, resolve_data_dir
 
         configs = {n: read_config(f) for n, f in list_checkpoints(root, warn=False).items()}
-        usable = {n: c for n, c in configs.items() if not c["model_config"].get("num_classes")}
+        usable = {n: c for n, c in configs.items()
+                  if not c["model_config"].get("num_classes") or c["model_config"].get("classes_from_latent")}
 
         def named(kind: str, dataset: str, preferred: str) -> str | None:
             names = sorted(n for n, c in usable.items() if c["kind"] == kind and c.get("dataset") == dataset)

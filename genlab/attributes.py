@@ -293,7 +293,10 @@ def build_bank(ckpt_model: Any, kind: str, data: Any | None = None, classifier: 
         latents = sample_latents(int(num_samples), model.latent_dim, seed)
         num_classes = getattr(model.config, "num_classes", 0)
         labels = None
-        if num_classes:
+        if num_classes and getattr(model.config, "classes_from_latent", False):
+            labels = latents[:, :num_classes].argmax(1)  # the class this generator draws for each z
+            images = decode(model, latents)
+        elif num_classes:
             labels = torch.arange(int(num_samples)) % num_classes
             images = decode(model, latents, labels=labels)
         else:

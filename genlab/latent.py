@@ -242,7 +242,7 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
     weighted mean  sum(w (G(z) - x)^2) / sum(w)  per image, in the search and in `errors`.
     """
     generator = _generator_of(gan)
-    if getattr(generator.config, "num_classes", 0):
+    if _needs_labels(generator):
         raise ValueError("Inversion works with unconditional GANs only; this one is class-conditional.")
     if images.ndim != 4:
         raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}.")
@@ -271,8 +271,13 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
         return (squared * w).flatten(1).sum(1) / w.flatten(1).sum(1)
 
     g = torch.Generator().manual_seed(int(seed))
-    # One draw per restart, so restart r starts from the same z whatever the number of restarts.
-    z = torch.cat([torch.randn((b, dim), generator=g) for _ in range(restarts)])
+    if getattr(generator.config, "classes_from_latent", False):
+        # The class is argmax(z[:k]) and no gradient crosses from one class's region to another's:
+        # start from the best-matching of a few latents of every class instead of blind draws.
+        z = _class_starts(generator, target[:b], weights, restarts, g)
+    else:
+        # One draw per restart, so restart r starts from the same z whatever the number of restarts.
+        z = torch.cat([torch.randn((b, dim), generator=g) for _ in range(restarts)])
     z = z.to(model_device).requires_grad_(True)
     adam = _Adam(z, lr)
     best_z = z.detach().clone()
@@ -304,6 +309,45 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
             errors = error_of(reconstructions, target[:b])
     return InversionResult(latents.detach().to(device), reconstructions.to(device), errors.to(device),
                            time.perf_counter() - start_time)
+
+
+CLASS_START_CANDIDATES = 6  # latents per class tried as starts when a GAN reads its class from z
+
+
+def _needs_labels(generator: nn.Module) -> bool:
+    """True for a class-conditional generator that must be given labels (no z-only decoding)."""
+    c = generator.config
+    return bool(getattr(c, "num_classes", 0)) and not getattr(c, "classes_from_latent", False)
+
+
+@torch.no_grad()
+def _class_starts(generator: nn.Module, images: torch.Tensor, weights: torch.Tensor | None, restarts: int,
+                  g: torch.Generator) -> torch.Tensor:
+    """Starting latents (restarts * B, D), restart-major, for a classes_from_latent generator: of
+    CLASS_START_CANDIDATES seeded latents per class (the class set by swapping the largest of the
+    first k coordinates into place), each image (B, C, H, W) keeps the `restarts` that match it best
+    (mean squared error, weighted by `weights` (B, C, H, W) as `invert`'s pixel_weights)."""
+    k, dim, b = generator.config.num_classes, generator.latent_dim, images.shape[0]
+    pool = torch.randn((k * CLASS_START_CANDIDATES, dim), generator=g)
+    classes = torch.arange(len(pool)) % k
+    top = pool[:, :k].argmax(1)
+    rows = torch.arange(len(pool))
+    wanted, largest = pool[rows, classes].clone(), pool[rows, top].clone()
+    pool[rows, classes], pool[rows, top] = largest, wanted
+    pool = pool.to(images.device)
+    pictures = torch.cat([generator(part) for part in pool.split(256)])  # (P, C, H, W)
+    errors = []
+    for i in range(b):
+        squared = (pictures - images[i]).pow(2).flatten(1)
+        w = None if weights is None else weights[i].flatten()
+        errors.append(squared.mean(1) if w is None else (squared * w).sum(1) / w.sum())
+    errors = torch.stack(errors)  # (B, P)
+    best = errors.topk(min(restarts, len(pool)), dim=1, largest=False).indices  # (B, R')
+    starts = pool[best]  # (B, R', D)
+    if starts.shape[1] < restarts:  # more restarts than candidates: fill with plain draws
+        extra = torch.randn((b, restarts - starts.shape[1], dim), generator=g).to(images.device)
+        starts = torch.cat([starts, extra], dim=1)
+    return starts.transpose(0, 1).reshape(restarts * b, dim)
 
 
 def _pixel_weights(pixel_weights: torch.Tensor, shape: torch.Size, device: torch.device) -> torch.Tensor:
@@ -379,7 +423,7 @@ def gan_space_directions(gan: nn.Module, k: int = 8, num_samples: int = 4000,
     activation PCA. Results are on CPU.
     """
     generator = _generator_of(gan)
-    if getattr(generator.config, "num_classes", 0):
+    if _needs_labels(generator):
         raise ValueError("GANSpace directions here need an unconditional GAN; this one is class-conditional.")
     dim = generator.latent_dim
     if not 1 <= k <= dim:
@@ -389,7 +433,7 @@ def gan_space_directions(gan: nn.Module, k: int = 8, num_samples: int = 4000,
     model_device = _module_device(generator)
     z = sample_latents(num_samples, dim, seed)
     with _eval_mode(generator):
-        feats = torch.cat([generator.project(z[i:i + 1024].to(model_device)).cpu()
+        feats = torch.cat([generator.project(generator.input_of(z[i:i + 1024].to(model_device))).cpu()
                            for i in range(0, num_samples, 1024)])
     feats = feats.flatten(1).float()  # float32: (4000, 6272) is 100 MB, and the sketch needs no more precision
     feats = feats - feats.mean(0, keepdim=True)

@@ -315,7 +315,7 @@ def compare_models(vae_ckpt: Checkpoint | str | Path, gan_ckpt: Checkpoint | str
     vae, gan, clf = vae_c.model, gan_c.model, clf_c.model
     if vae_c.kind != "vae" or gan_c.kind != "gan" or clf_c.kind != "classifier":
         raise ValueError(f"compare_models needs a vae, a gan and a classifier; got {vae_c.kind}, {gan_c.kind}, {clf_c.kind}.")
-    if gan.config.num_classes:
+    if gan.config.needs_labels:
         raise ValueError(f"{gan_c.name} is class-conditional; the comparison needs an unconditional GAN.")
     device = _device_of(clf)
     num_classes = clf.config.num_classes
@@ -487,7 +487,8 @@ def choose_models(infos: Mapping[str, Mapping[str, Any]], dataset: str) -> dict[
 
     vaes = [n for n in of("vae") if float(cfg(n).get("beta", 1.0)) == 1.0] or of("vae")
     vaes.sort(key=lambda n: (n != f"{dataset}-vae-16", cfg(n).get("latent_dim") != 16, -cfg(n).get("latent_dim", 0), n))
-    gans = [n for n in of("gan") if "collapsed" not in n and not cfg(n).get("num_classes")]
+    gans = [n for n in of("gan") if "collapsed" not in n
+            and (not cfg(n).get("num_classes") or cfg(n).get("classes_from_latent"))]
     gans.sort(key=lambda n: (n != f"{dataset}-gan-32", n))
     classifiers = of("classifier")
     return {"vae": vaes[0] if vaes else None, "gan": gans[0] if gans else None,

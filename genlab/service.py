@@ -186,7 +186,7 @@ class ModelService:
     @property
     def conditional(self) -> bool:
         """A class-conditional GAN (no sliders, no inversion)."""
-        return bool(getattr(self.config, "num_classes", 0)) and self.kind == "gan"
+        return self.kind == "gan" and self.config.needs_labels
 
     @property
     def beta(self) -> float:

@@ -17,6 +17,10 @@ Weights are little-endian float32, base64 encoded, in PyTorch's own layouts (Lin
 ConvTranspose2d: (in, out, k, k); Conv2d 3x3: (out, in, k, k)). Eval-mode BatchNorm after any of them is
 folded into that layer, so the browser never sees a BatchNorm. `run_exported` runs the JSON with
 PyTorch, a reference for the JavaScript and for the folding.
+
+A GAN that reads its class from the latent (GANConfig.classes_from_latent) starts with
+{"type": "latent_class", "classes": k}: it appends the one-hot of argmax(z[:k]) to z, and the
+first Linear takes both (its class columns are the class embedding, already multiplied in).
 """
 
 from __future__ import annotations
@@ -35,6 +39,32 @@ from genlab.models.vae import VAE
 
 FORMAT = "genlab-webdecoder"
 VERSION = 1
+
+
+class LatentClassOneHot(nn.Module):
+    """z (B, D) -> (B, D + k): z followed by the one-hot of argmax(z[:, :k]), the class a
+    classes_from_latent generator draws."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.classes = classes
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([z, F.one_hot(z[:, :self.classes].argmax(1), self.classes).to(z.dtype)], dim=1)
+
+
+def _class_input_layers(generator: Generator) -> list[nn.Module]:
+    """[LatentClassOneHot, Linear(D + k -> F)] equal to the generator's latent + class-embedding
+    input and its first Linear: W [z; E[c]] = W_z z + (W_e E^T) onehot(c)."""
+    linear = generator.project[0]
+    d, k = generator.config.latent_dim, generator.config.num_classes
+    embedding = generator.class_embedding.weight  # (k, D)
+    merged = nn.Linear(d + k, linear.out_features, bias=linear.bias is not None)
+    with torch.no_grad():
+        merged.weight.copy_(torch.cat([linear.weight[:, :d], linear.weight[:, d:] @ embedding.T], dim=1))
+        if linear.bias is not None:
+            merged.bias.copy_(linear.bias)
+    return [LatentClassOneHot(k), merged]
 
 
 class WebDecoderError(ValueError):
@@ -90,9 +120,11 @@ def decoder_layers(model: nn.Module) -> tuple[list[Any], list[int]]:
         body = _flat(model.decoder)
     elif isinstance(model, Generator):
         c = model.config
-        if c.num_classes:
+        if c.needs_labels:
             raise WebDecoderError("Class-conditional generators cannot be decoded in the browser yet.")
         head = _flat(model.project)
+        if c.num_classes:  # the class comes from z: see LatentClassOneHot
+            head = _class_input_layers(model) + head[1:]
         reshape = ("reshape", list(model.top_shape))
         body = _flat(model.blocks)
     else:
@@ -124,6 +156,8 @@ def _unb64(s: str, shape: list[int]) -> torch.Tensor:
 def _layer_json(m: Any) -> dict[str, Any]:
     if isinstance(m, tuple) and m[0] == "reshape":
         return {"type": "reshape", "shape": list(m[1])}
+    if isinstance(m, LatentClassOneHot):
+        return {"type": "latent_class", "classes": m.classes}
     if isinstance(m, nn.Linear):
         return {"type": "linear", "in_features": m.in_features, "out_features": m.out_features,
                 "weight": _b64(m.weight), "bias": _b64(m.bias) if m.bias is not None else None}
@@ -178,6 +212,8 @@ def run_exported(spec: dict[str, Any], z: torch.Tensor) -> torch.Tensor:
             h = F.conv2d(h, w, b, stride=layer["stride"], padding=layer["padding"])
         elif t == "reshape":
             h = h.reshape(h.shape[0], *layer["shape"])
+        elif t == "latent_class":
+            h = LatentClassOneHot(int(layer["classes"]))(h)
         elif t == "silu":
             h = F.silu(h)
         elif t == "relu":

@@ -240,6 +240,26 @@ def test_invert_keeps_the_best_restart_and_refuses_conditional_gans():
         invert(gan, torch.rand(1, 1, 32, 32), steps=2)
 
 
+def test_invert_finds_the_class_region_of_a_gan_that_reads_its_class_from_z():
+    torch.manual_seed(3)
+    gan = GAN(GANConfig(latent_dim=8, generator_width=8, discriminator_width=8, num_classes=4,
+                        classes_from_latent=True, refine_convs=0))
+    gan.generator.blocks[-1].weight.data.mul_(16.0)
+    gan.generator.class_embedding.weight.data.mul_(4.0)  # classes far apart in pixels
+    gan = gan.eval().requires_grad_(False)
+    z_true = sample_latents(4, 8, seed=11)
+    with torch.no_grad():
+        target = gan.decode(z_true)
+    result = invert(gan, target, steps=200, restarts=2, seed=0)
+    classes = gan.generator.latent_classes
+    assert torch.equal(classes(result.latents), classes(z_true))  # each image's own class region
+    assert float(result.errors.max()) < 2e-3
+    masked = invert(gan, target, steps=50, restarts=2, seed=0, pixel_weights=torch.ones(1, 1, 28, 28))
+    assert masked.latents.shape == (4, 8)
+    dirs, _ = gan_space_directions(gan, k=3, num_samples=500, seed=0)
+    assert dirs.shape == (3, 8)
+
+
 def test_invert_restores_training_mode():
     gan = tiny_gan(latent_dim=4).train()
     invert(gan, torch.rand(1, 1, 28, 28), steps=3, restarts=2)

@@ -50,6 +50,21 @@ def test_gan_shapes(image_size, channels, conditional):
             gan.discriminator(images)
 
 
+def test_generator_can_read_its_class_from_the_latent():
+    config = tiny_config("gan", num_classes=4, classes_from_latent=True)
+    assert not config.needs_labels and tiny_config("gan", num_classes=4).needs_labels
+    gan = GAN(config).eval()
+    z = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    classes = gan.generator.latent_classes(z)
+    assert torch.equal(classes, z[:, :4].argmax(1)) and len(set(classes.tolist())) == 4
+    with torch.no_grad():  # z alone gives the image of z's own class, and the class matters
+        assert torch.equal(gan.generator(z), gan.generator(z, classes))
+        assert not torch.allclose(gan.generator(z), gan.generator(z, (classes + 1) % 4))
+    for bad in (dict(num_classes=0), dict(num_classes=9)):  # no classes; more classes than latent dims
+        with pytest.raises(ValueError, match="classes_from_latent"):
+            tiny_config("gan", classes_from_latent=True, **bad)
+
+
 @pytest.mark.parametrize("image_size,channels", LAYOUTS)
 def test_classifier_shapes(image_size, channels):
     model = Classifier(tiny_config("classifier", image_size, channels)).eval()

@@ -95,6 +95,21 @@ def test_gan_step_updates_both_networks(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(d_before, model.discriminator.parameters()))
 
 
+def test_gan_with_classes_from_the_latent_shows_d_those_classes(tmp_path):
+    model, task = make_task("gan", tmp_path, num_classes=4, classes_from_latent=True)
+    data = synthetic_dataset(16, seed=0)
+    seen = []
+    real_forward = model.discriminator.forward
+    model.discriminator.forward = lambda x, labels=None: seen.append(labels) or real_forward(x, labels)
+    values = task.step(data.images, data.labels, torch.Generator().manual_seed(1))
+    assert all(torch.isfinite(v) for v in values.values())
+    # D's first call sees the real labels, then the classes G drew: argmax of z's first 4 coordinates.
+    assert torch.equal(seen[0][:16], data.labels) and seen[0][16:].max() < 4
+    z, labels = task._latents(256, torch.Generator().manual_seed(2))
+    assert torch.equal(labels, z[:, :4].argmax(1))
+    assert torch.bincount(labels, minlength=4).min() > 40  # about uniform: 64 each
+
+
 @pytest.mark.parametrize("kind", ["vae", "gan"])
 def test_one_step_at_64x64x3(kind, tmp_path):
     config = tiny_config(kind, image_size=64, channels=3)

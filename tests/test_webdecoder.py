@@ -54,6 +54,17 @@ def tiny_gan() -> GAN:
     return gan.eval()
 
 
+def tiny_class_gan() -> GAN:
+    """A generator that reads its class from z (argmax of the first 3 coordinates)."""
+    torch.manual_seed(2)
+    gan = GAN(GANConfig(latent_dim=6, generator_width=4, discriminator_width=4, num_classes=3,
+                        classes_from_latent=True))
+    _randomize_batchnorm(gan)
+    gan.generator.class_embedding.weight.data.mul_(4.0)  # classes that differ visibly
+    gan.generator.blocks[-1].weight.data.mul_(16.0)  # images with contrast, not a uniform grey
+    return gan.eval()
+
+
 def test_fold_linear_batchnorm_matches_eval_module():
     torch.manual_seed(0)
     lin, bn = nn.Linear(7, 9, bias=False), nn.BatchNorm1d(9)
@@ -72,7 +83,7 @@ def test_fold_convtranspose_batchnorm_matches_eval_module():
     torch.testing.assert_close(fold_batchnorm(conv, bn)(x), bn(conv(x)), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("make", [tiny_vae, tiny_gan])
+@pytest.mark.parametrize("make", [tiny_vae, tiny_gan, tiny_class_gan])
 def test_export_runs_like_the_model(make):
     model = make()
     spec = json.loads(json.dumps(export_decoder(model)))  # survives JSON
@@ -81,6 +92,19 @@ def test_export_runs_like_the_model(make):
     with torch.no_grad():
         expected = model.decode(z)
     torch.testing.assert_close(run_exported(spec, z), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_class_from_latent_export_switches_class_where_the_model_does():
+    model = tiny_class_gan()
+    spec = export_decoder(model)
+    assert spec["layers"][0] == {"type": "latent_class", "classes": 3}
+    z = torch.zeros(3, 6)
+    z[torch.arange(3), torch.arange(3)] = 1.0  # one latent per class
+    with torch.no_grad():
+        expected = model.decode(z)
+    got = run_exported(spec, z)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    assert (got[0] - got[1]).abs().max() > 1e-3  # the classes differ: the one-hot reached the Linear
 
 
 def test_conditional_generator_is_refused():
@@ -121,7 +145,7 @@ def decode_in_page(page, spec: dict, z: torch.Tensor, backend: str) -> torch.Ten
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("make", [tiny_vae, tiny_gan])
+@pytest.mark.parametrize("make", [tiny_vae, tiny_gan, tiny_class_gan])
 def test_javascript_decoder_matches_pytorch(page, make, backend):
     model = make()
     z = torch.randn(3, model.latent_dim, generator=torch.Generator().manual_seed(7)) * 2

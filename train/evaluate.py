@@ -84,7 +84,7 @@ def evaluate(args: argparse.Namespace) -> tuple[Path, dict]:
     result["gan_class_histograms"] = {}
     for name in tqdm(gan_names, desc="Class histograms of the GANs", disable=args.no_progress):
         gan = loaded["gan"] if name == chosen["gan"] else load_checkpoint(folders[name], args.device)
-        if gan.model.config.num_classes:
+        if gan.model.config.needs_labels:
             continue  # a conditional GAN draws the classes it is told to; no histogram to read
         result["gan_class_histograms"][name] = metrics.class_distribution(
             gan.model, clf, num_samples=args.num_samples, seed=args.seed)

@@ -2,6 +2,10 @@
 
 Generator: z (B, latent_dim) [+ class labels] -> image (B, C, H, W) in [0, 1].
 Discriminator: image (B, C, H, W) [+ labels] -> real/fake logit (B,).
+With `classes_from_latent` the generator reads its class from z itself (the largest of the first
+num_classes coordinates), so it is a function of z ~ N(0, I) alone, like an unconditional one, yet
+each class gets its own region of the latent space: the generator no longer has to bend one
+connected latent space across the gaps between the classes, where malformed digits come from.
 Spectral normalization caps each discriminator layer's Lipschitz constant, the
 stabilizer this lesson contrasts with a plain DCGAN; `spectral_norm=False` turns it off.
 """
@@ -29,6 +33,9 @@ class GANConfig:
     spectral_norm: bool = True
     loss: str = "non-saturating"  # or "hinge"
     num_classes: int = 0  # > 0 makes both networks class-conditional
+    # With num_classes: the class is argmax(z[:num_classes]) rather than a label passed in, so the
+    # generator needs z only (uniform classes under N(0, I)); the discriminator still sees labels.
+    classes_from_latent: bool = False
     # 3x3 convolutions added at each resolution (0 = the plain DCGAN layout). They give the
     # generator room to draw strokes after each upsampling (less checkerboard) and the spectrally
     # normalized discriminator enough capacity to keep telling real from fake.
@@ -42,6 +49,14 @@ class GANConfig:
             raise ValueError(f"refine_convs must be 0 or more, got {self.refine_convs}.")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}.")
+        if self.classes_from_latent and not 2 <= self.num_classes <= self.latent_dim:
+            raise ValueError(f"classes_from_latent needs 2 to latent_dim ({self.latent_dim}) classes, "
+                             f"got num_classes={self.num_classes}.")
+
+    @property
+    def needs_labels(self) -> bool:
+        """True when the generator must be given class labels (conditional, class not read from z)."""
+        return bool(self.num_classes) and not self.classes_from_latent
 
 
 class Generator(nn.Module):
@@ -90,13 +105,25 @@ class Generator(nn.Module):
         """(channels, height, width) of the feature map that `project` is reshaped to before `blocks`."""
         return (self._top_width, self._res, self._res)
 
+    def latent_classes(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, latent_dim) -> the class (B,) long that a classes_from_latent generator draws."""
+        return z[:, :self.config.num_classes].argmax(1)
+
+    def input_of(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """What `project` reads: z (B, latent_dim), with the class embedding appended when conditional.
+
+        A classes_from_latent generator takes its labels from z when none are given."""
+        if not self.config.num_classes:
+            return z
+        if labels is None:
+            if not self.config.classes_from_latent:
+                raise ValueError("This generator is class-conditional: pass labels.")
+            labels = self.latent_classes(z)
+        return torch.cat([z, self.class_embedding(labels)], dim=1)
+
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """z: (B, latent_dim), labels: (B,) long or None -> images (B, C, H, W) in [0, 1]."""
-        if self.config.num_classes:
-            if labels is None:
-                raise ValueError("This generator is class-conditional: pass labels.")
-            z = torch.cat([z, self.class_embedding(labels)], dim=1)
-        h = self.project(z).view(-1, self._top_width, self._res, self._res)
+        h = self.project(self.input_of(z, labels)).view(-1, self._top_width, self._res, self._res)
         return torch.sigmoid(self.blocks(h))
 
 
@@ -156,7 +183,7 @@ def recalibrate_batchnorm(generator: Generator, batches: int = 16, batch_size: i
         m.momentum = None  # cumulative average over all batches
     generator.train()
     g = torch.Generator().manual_seed(seed)
-    k = generator.config.num_classes
+    k = generator.config.num_classes if generator.config.needs_labels else 0
     for _ in range(batches):
         z = torch.randn((batch_size, generator.config.latent_dim), generator=g).to(device)
         labels = torch.randint(0, k, (batch_size,), generator=g).to(device) if k else None

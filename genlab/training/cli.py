@@ -69,6 +69,9 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("--loss", choices=["non-saturating", "hinge"], default="non-saturating")
         p.add_argument("--no-spectral-norm", action="store_true", help="plain DCGAN discriminator")
         p.add_argument("--conditional", action="store_true", help="class-conditional generator")
+        p.add_argument("--classes-from-latent", action="store_true",
+                       help="class-conditional, with the class read from the latent (argmax of its first 10 "
+                            "coordinates): the generator needs z only, so sliders, GANSpace and inversion work")
         p.add_argument("--generator-steps", type=int, default=1, help="generator updates per D update")
         p.add_argument("--lr-discriminator", type=float, default=None,
                        help="the discriminator's learning rate (default: --lr)")
@@ -80,6 +83,9 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("--r1", type=float, default=0.0, metavar="GAMMA",
                        help="R1 penalty weight on D's gradient at real images (0: off)")
         p.add_argument("--r1-every", type=int, default=4, help="apply R1 every N discriminator steps (lazy)")
+        p.add_argument("--mode-seeking", type=float, default=0.0, metavar="WEIGHT",
+                       help="mode-seeking term (Mao et al. 2019): G is rewarded for different images from "
+                            "different z of one class; keeps a conditional G from drawing one image per class")
         p.add_argument("--width", type=int, default=64, help="generator and discriminator width")
         p.add_argument("--refine-convs", type=int, default=1,
                        help="3x3 convolutions per resolution in both networks (0: plain DCGAN layout)")
@@ -107,7 +113,8 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
         mc = config_cls(image_size=image_size, channels=channels, latent_dim=args.latent_dim,
                         generator_width=args.width, discriminator_width=args.width,
                         spectral_norm=not args.no_spectral_norm, loss=args.loss,
-                        num_classes=10 if args.conditional else 0, refine_convs=args.refine_convs)
+                        num_classes=10 if args.conditional or args.classes_from_latent else 0,
+                        classes_from_latent=args.classes_from_latent, refine_convs=args.refine_convs)
     else:
         mc = config_cls(image_size=image_size, channels=channels, width=args.width)
     name = Path(args.dataset).name if folder else args.dataset.lower()
@@ -120,7 +127,7 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
         generator_steps=getattr(args, "generator_steps", 1),
         lr_discriminator=getattr(args, "lr_discriminator", None), ema_decay=getattr(args, "ema_decay", 0.999),
         diffaugment=",".join(parse_policy(getattr(args, "diffaugment", ""))),
-        r1_gamma=getattr(args, "r1", 0.0), r1_every=max(1, getattr(args, "r1_every", 4)), progress=not args.no_progress,
+        mode_seeking=getattr(args, "mode_seeking", 0.0), r1_gamma=getattr(args, "r1", 0.0), r1_every=max(1, getattr(args, "r1_every", 4)), progress=not args.no_progress,
         mixed_precision=not args.no_mixed_precision,
     )
     return mc, tc

@@ -174,9 +174,29 @@ class GANTask(Task):
         self.G = ddp(gan.generator, self.device) if many else gan.generator
         self.D = ddp(gan.discriminator, self.device) if many else gan.discriminator
 
-    def _labels(self, n: int, g: torch.Generator) -> torch.Tensor | None:
-        k = self.model.config.num_classes
-        return torch.randint(0, k, (n,), generator=g).to(self.device) if k else None
+    def _latents(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(z (n, latent_dim), the labels (n,) G draws, or None when unconditional)."""
+        cfg = self.model.config
+        if cfg.needs_labels:  # labels drawn first, then z (the order of earlier runs)
+            labels = torch.randint(0, cfg.num_classes, (n,), generator=g).to(self.device)
+            return randn((n, cfg.latent_dim), g, self.device), labels
+        z = randn((n, cfg.latent_dim), g, self.device)
+        return z, (self.model.generator.latent_classes(z) if cfg.num_classes else None)
+
+    def _pairs(self, z: torch.Tensor, labels: torch.Tensor | None,
+               g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """For the mode-seeking term: the second half of the batch (B, D) becomes partners of the
+        first, of the same class (same labels; for classes_from_latent, the same first k coordinates)
+        with the rest of z drawn afresh, so each z is still N(0, I)."""
+        half = z.shape[0] // 2
+        partner = randn((half, z.shape[1]), g, self.device)
+        cfg = self.model.config
+        if cfg.classes_from_latent:
+            partner[:, :cfg.num_classes] = z[:half, :cfg.num_classes]
+        z = torch.cat([z[:half], partner, z[2 * half:]])
+        if labels is not None:
+            labels = torch.cat([labels[:half], labels[:half], labels[2 * half:]])
+        return z, labels
 
     def _augment(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """What D sees: x (B, C, H, W), DiffAugmented as tc.diffaugment says (itself when empty)."""
@@ -194,10 +214,10 @@ class GANTask(Task):
         cfg = self.model.config
         b = x.shape[0]
         real_labels = y if cfg.num_classes else None
-        fake_labels = self._labels(b, g)
+        z, fake_labels = self._latents(b, g)
         labels = torch.cat([real_labels, fake_labels]) if cfg.num_classes else None
         with self.amp():
-            fake = self.G(randn((b, cfg.latent_dim), g, self.device), fake_labels)
+            fake = self.G(z, fake_labels)
             both = self._augment(torch.cat([x, fake.detach().to(x.dtype)]), g)
             logits = self.D(both, labels)  # one pass: real then fake
         logits = logits.float()
@@ -221,11 +241,18 @@ class GANTask(Task):
         # thrown away (zeroed before the next D step), so D's DDP wrapper must not sync them.
         bare_d = self.model.discriminator
         for _ in range(self.tc.generator_steps):
-            fake_labels = self._labels(b, g)
+            z, fake_labels = self._latents(b, g)
+            if self.tc.mode_seeking:
+                z, fake_labels = self._pairs(z, fake_labels, g)
             with self.amp():
-                fake = self.G(randn((b, cfg.latent_dim), g, self.device), fake_labels)
+                fake = self.G(z, fake_labels)
                 fake_logits_g = bare_d(self._augment(fake, g), fake_labels)
             loss_g = generator_loss(fake_logits_g.float(), cfg.loss)
+            if self.tc.mode_seeking:
+                half = b // 2
+                pixels = (fake[:half] - fake[half:2 * half]).float().abs().flatten(1).mean(1)
+                latents = (z[:half] - z[half:2 * half]).abs().mean(1)
+                loss_g = loss_g + self.tc.mode_seeking / ((pixels / latents).mean() + 1e-5)
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()
@@ -240,7 +267,7 @@ class GANTask(Task):
     def samples(self):
         cfg = self.model.config
         z = torch.randn((64, cfg.latent_dim), generator=torch.Generator().manual_seed(0)).to(self.device)
-        labels = (torch.arange(64) % cfg.num_classes).to(self.device) if cfg.num_classes else None
+        labels = (torch.arange(64) % cfg.num_classes).to(self.device) if cfg.needs_labels else None
         return self._shipped_generator()(z, labels)
 
 

@@ -1,5 +1,6 @@
 // Genlab's in-browser decoder: runs a genlab.webdecoder export (Linear, ConvTranspose2d k4 s2 p1,
-// Conv2d k3 s1 p1, SiLU, ReLU, sigmoid, reshape) and draws the result to a <canvas>.
+// Conv2d k3 s1 p1, SiLU, ReLU, sigmoid, reshape, and latent_class: z followed by the one-hot of the
+// argmax of its first k values) and draws the result to a <canvas>.
 //
 //   const net = GenlabDecoder.build(exportJson);   // once per model; {backend: "js"} forces the fallback
 //   const image = net.decode(latent);              // Float64Array (C*H*W), CHW order, in [0, 1]
@@ -42,6 +43,22 @@
         return y;
       },
     };
+  }
+
+  // latent_class: z (n) -> (n + k), z followed by the one-hot of argmax(z[0..k-1]) (the first
+  // largest, as torch.argmax picks it): the class a classes_from_latent generator draws.
+  function oneHotOfArgmax(k, read, write, n) {
+    let best = 0;
+    for (let i = 1; i < k; i++) if (read(i) > read(best)) best = i;
+    for (let i = 0; i < n; i++) write(i, read(i));
+    for (let i = 0; i < k; i++) write(n + i, i === best ? 1 : 0);
+  }
+
+  function makeLatentClass(l, n) {
+    const k = l.classes;
+    if (!(k >= 1 && k <= n)) throw new Error(`latent_class needs 1 to ${n} classes`);
+    const y = new Float32Array(n + k);
+    return { kind: "latent_class", size: n + k, run(x) { oneHotOfArgmax(k, (i) => x[i], (i, v) => { y[i] = v; }, n); return y; } };
   }
 
   // Both convolutions run as a scatter on channels-last input (H, W, Cin): each input pixel adds
@@ -147,8 +164,15 @@
   function buildJs(spec) {
     const layers = [];
     let shape = null;  // channels-last (H, W, C) once reshaped; null while flat
+    let size = spec.latent_dim;  // length of the flat vector
     for (const l of spec.layers) {
-      if (l.type === "linear") layers.push(makeLinear(l));
+      if (l.type === "linear") { layers.push(makeLinear(l)); size = l.out_features; }
+      else if (l.type === "latent_class") {
+        if (shape) throw new Error("latent_class must come before the reshape");
+        const layer = makeLatentClass(l, size);
+        size = layer.size;
+        layers.push(layer);
+      }
       else if (l.type === "conv_transpose2d") {
         const layer = makeConvT(l, shape);
         shape = layer.outShape;
@@ -294,6 +318,12 @@
         const b = bias(l, nOut), taps = place(Int32Array.of(0));
         const x = h, y = tensor(1, 1, nOut, 0);
         steps.push({ relu: 0, run() { conv(x.at * 4, 0, 0, taps, 1, nIn, w, b, nOut, y.at * 4, 0, 0, 1, 1, this.relu); } });
+        h = y;
+      } else if (l.type === "latent_class") {
+        const k = l.classes, n = h.C;
+        if (!flat || !(k >= 1 && k <= n)) throw new Error(`latent_class needs a flat vector of at least ${k} values`);
+        const x = h, y = tensor(1, 1, n + k, 0);
+        steps.push({ run() { oneHotOfArgmax(k, (i) => f32[x.at + i], (i, v) => { f32[y.at + i] = v; }, n); } });
         h = y;
       } else if (l.type === "reshape") {
         const [c, hh, ww] = l.shape;
