@@ -189,6 +189,12 @@ class ModelService:
         return self.kind == "gan" and self.config.needs_labels
 
     @property
+    def latent_classes(self) -> int:
+        """k for a GAN that reads its class from z (the largest of z[:k] picks it), else 0."""
+        c = self.config
+        return int(c.num_classes) if self.kind == "gan" and getattr(c, "classes_from_latent", False) else 0
+
+    @property
     def beta(self) -> float:
         return float(getattr(self.config, "beta", 1.0))
 

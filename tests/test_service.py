@@ -175,3 +175,25 @@ def test_every_api_endpoint_has_named_parameters(store):
                for name, endpoint in info["named_endpoints"].items()
                if any(re.fullmatch(r"param_\d+|\w", p["parameter_name"] or "") for p in endpoint["parameters"])}
     assert unnamed == {}
+
+
+def test_a_gan_that_reads_its_class_from_z_serves_every_tab_like_an_unconditional_one(tmp_path):
+    from genlab.checkpoints import save_checkpoint
+    from genlab.models import GAN, GANConfig
+    from genlab.ui.sliders import panel_spec
+
+    root = make_tiny_checkpoints(tmp_path)
+    torch.manual_seed(0)  # replace the unconditional GAN with one that reads its class from z
+    gan = GAN(GANConfig(latent_dim=16, generator_width=8, discriminator_width=8, num_classes=10,
+                        classes_from_latent=True))
+    save_checkpoint(gan.eval(), root / "mnist-gan-16", "gan", dataset="mnist", class_names=[str(k) for k in range(10)])
+    store = ModelStore.load(root)
+    service = store.chosen("mnist")["gan"]
+    assert service.name == "mnist-gan-16" and not service.conditional and service.latent_classes == 10
+    assert service.sample(4, seed=0).shape == (4, 1, 28, 28)  # no labels needed
+    assert service.web_export()["layers"][0] == {"type": "latent_class", "classes": 10}
+    result = service.to_latents(service.sample(2, seed=1), steps=3)
+    assert result.latents.shape == (2, 16)
+    spec = panel_spec(service, service.sample_latents(1, 0), "a sample")
+    assert "picks the class" in spec["dims_title"]
+    assert spec["dims"][3]["note"].endswith("draws 3") and spec["dims"][12]["note"] == ""

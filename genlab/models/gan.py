@@ -71,6 +71,9 @@ class Generator(nn.Module):
         if config.num_classes:
             self.class_embedding = nn.Embedding(config.num_classes, config.latent_dim)
             in_dim += config.latent_dim
+        # How much the class is heard, 0 to 1: raised from 0 during training by transitional
+        # conditioning (GANTask); always 1 in a loaded model. Not saved.
+        self.class_strength = 1.0
         self.project = nn.Sequential(
             nn.Linear(in_dim, widths[0] * self._res**2, bias=False),
             nn.BatchNorm1d(widths[0] * self._res**2),
@@ -119,7 +122,7 @@ class Generator(nn.Module):
             if not self.config.classes_from_latent:
                 raise ValueError("This generator is class-conditional: pass labels.")
             labels = self.latent_classes(z)
-        return torch.cat([z, self.class_embedding(labels)], dim=1)
+        return torch.cat([z, self.class_strength * self.class_embedding(labels)], dim=1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """z: (B, latent_dim), labels: (B,) long or None -> images (B, C, H, W) in [0, 1]."""
@@ -151,6 +154,7 @@ class Discriminator(nn.Module):
         self.to_logit = sn(nn.Linear(feature_dim, 1))
         if config.num_classes:  # projection discriminator (Miyato & Koyama 2018)
             self.class_embedding = sn(nn.Embedding(config.num_classes, feature_dim))
+        self.class_strength = 1.0  # as the generator's: the weight of the projection term
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, C, H, W) in [0, 1] -> logits (B,); higher means 'real'."""
@@ -159,7 +163,7 @@ class Discriminator(nn.Module):
         if self.config.num_classes:
             if labels is None:
                 raise ValueError("This discriminator is class-conditional: pass labels.")
-            out = out + (self.class_embedding(labels) * h).sum(1)
+            out = out + self.class_strength * (self.class_embedding(labels) * h).sum(1)
         return out
 
 

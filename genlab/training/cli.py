@@ -83,6 +83,10 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("--r1", type=float, default=0.0, metavar="GAMMA",
                        help="R1 penalty weight on D's gradient at real images (0: off)")
         p.add_argument("--r1-every", type=int, default=4, help="apply R1 every N discriminator steps (lazy)")
+        p.add_argument("--condition-from", type=int, default=0, metavar="STEP",
+                       help="conditional: start hearing the class at this step (transitional conditioning)")
+        p.add_argument("--condition-to", type=int, default=0, metavar="STEP",
+                       help="conditional: hear the class fully from this step on (0: from the start)")
         p.add_argument("--mode-seeking", type=float, default=0.0, metavar="WEIGHT",
                        help="mode-seeking term (Mao et al. 2019): G is rewarded for different images from "
                             "different z of one class; keeps a conditional G from drawing one image per class")
@@ -127,7 +131,8 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
         generator_steps=getattr(args, "generator_steps", 1),
         lr_discriminator=getattr(args, "lr_discriminator", None), ema_decay=getattr(args, "ema_decay", 0.999),
         diffaugment=",".join(parse_policy(getattr(args, "diffaugment", ""))),
-        mode_seeking=getattr(args, "mode_seeking", 0.0), r1_gamma=getattr(args, "r1", 0.0), r1_every=max(1, getattr(args, "r1_every", 4)), progress=not args.no_progress,
+        mode_seeking=getattr(args, "mode_seeking", 0.0), condition_from=getattr(args, "condition_from", 0),
+        condition_to=getattr(args, "condition_to", 0), r1_gamma=getattr(args, "r1", 0.0), r1_every=max(1, getattr(args, "r1_every", 4)), progress=not args.no_progress,
         mixed_precision=not args.no_mixed_precision,
     )
     return mc, tc

@@ -136,6 +136,12 @@ def panel_spec(service: ModelService, z: torch.Tensor, origin: str) -> dict:
         dims = [{"i": i, "label": f"z{i}", "note": ""} for i in range(len(latent))]
         title = ("Raw latent dimensions" if service.kind == "gan"
                  else "Latent dimensions (no per-dimension KL in this checkpoint)")
+        k = service.latent_classes
+        if k:  # this GAN's class is whichever of z0..z(k-1) is largest
+            names = service.class_names
+            for d in dims[:k]:
+                d["note"] = f"largest of z0–z{k - 1}: draws {names[d['i']] if d['i'] < len(names) else d['i']}"
+            title = f"Raw latent dimensions: the largest of z0–z{k - 1} picks the class, the rest draw it"
     r = _range(latent)
     for d in dims:
         d["min"], d["max"] = -r, r
