@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -100,7 +101,7 @@ def test_gan_with_classes_from_the_latent_shows_d_those_classes(tmp_path):
     data = synthetic_dataset(16, seed=0)
     seen = []
     real_forward = model.discriminator.forward
-    model.discriminator.forward = lambda x, labels=None: seen.append(labels) or real_forward(x, labels)
+    model.discriminator.forward = lambda x, labels=None, **kw: seen.append(labels) or real_forward(x, labels, **kw)
     values = task.step(data.images, data.labels, torch.Generator().manual_seed(1))
     assert all(torch.isfinite(v) for v in values.values())
     # D's first call sees the real labels, then the classes G drew: argmax of z's first 4 coordinates.
@@ -108,6 +109,32 @@ def test_gan_with_classes_from_the_latent_shows_d_those_classes(tmp_path):
     z, labels = task._latents(256, torch.Generator().manual_seed(2))
     assert torch.equal(labels, z[:, :4].argmax(1))
     assert torch.bincount(labels, minlength=4).min() > 40  # about uniform: 64 each
+
+
+def test_auxiliary_class_head_learns_real_labels_and_ignores_them_for_real_or_fake(tmp_path):
+    model, task = make_task("gan", tmp_path, num_classes=4, classes_from_latent=True, class_head="auxiliary")
+    d = model.discriminator
+    assert not hasattr(d, "class_embedding") and d.class_logits.out_features == 4
+    data = synthetic_dataset(32, seed=0)
+    x = data.images[:8]
+    d.eval()  # (in training mode spectral norm takes a power-iteration step at every call)
+    with torch.no_grad():  # the real/fake score does not depend on the label
+        assert torch.equal(d(x, torch.zeros(8, dtype=torch.long)), d(x, torch.ones(8, dtype=torch.long)))
+    d.train()
+    g = torch.Generator().manual_seed(1)
+
+    def class_loss() -> float:
+        d.eval()
+        with torch.no_grad():
+            loss = float(F.cross_entropy(d(data.images, with_classes=True)[1], data.labels))
+        d.train()
+        return loss
+
+    before = class_loss()
+    for _ in range(15):
+        values = task.step(data.images, data.labels, g)
+    assert "class_loss" in values and torch.isfinite(values["class_loss"])
+    assert class_loss() < before  # D's class head learned the real labels
 
 
 @pytest.mark.parametrize("kind", ["vae", "gan"])

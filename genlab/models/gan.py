@@ -21,6 +21,7 @@ from torch import nn
 from genlab.models.common import base_resolution, check_image_shape, num_stages
 
 LOSSES = ("non-saturating", "hinge")
+CLASS_HEADS = ("projection", "auxiliary")
 
 
 @dataclass
@@ -36,6 +37,11 @@ class GANConfig:
     # With num_classes: the class is argmax(z[:num_classes]) rather than a label passed in, so the
     # generator needs z only (uniform classes under N(0, I)); the discriminator still sees labels.
     classes_from_latent: bool = False
+    # How D uses the classes: "projection" (its real/fake score depends on the label; Miyato & Koyama
+    # 2018) or "auxiliary" (an unconditional real/fake score plus a class head trained on real images,
+    # whose verdict the generator must match, as in AC-GAN (Odena et al. 2017) without the fake-image
+    # class loss for D). On 800 digits a class, the projection collapses each class to one image.
+    class_head: str = "projection"
     # 3x3 convolutions added at each resolution (0 = the plain DCGAN layout). They give the
     # generator room to draw strokes after each upsampling (less checkerboard) and the spectrally
     # normalized discriminator enough capacity to keep telling real from fake.
@@ -49,6 +55,8 @@ class GANConfig:
             raise ValueError(f"refine_convs must be 0 or more, got {self.refine_convs}.")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}.")
+        if self.class_head not in CLASS_HEADS:
+            raise ValueError(f"class_head must be one of {CLASS_HEADS}, got {self.class_head!r}.")
         if self.classes_from_latent and not 2 <= self.num_classes <= self.latent_dim:
             raise ValueError(f"classes_from_latent needs 2 to latent_dim ({self.latent_dim}) classes, "
                              f"got num_classes={self.num_classes}.")
@@ -150,20 +158,32 @@ class Discriminator(nn.Module):
                 for _ in range(config.refine_convs):
                     layers += [sn(nn.Conv2d(w, w, 3, padding=1)), nn.LeakyReLU(0.2)]
         self.features = nn.Sequential(*layers, nn.Flatten())
-        feature_dim = widths[-1] * res * res
-        self.to_logit = sn(nn.Linear(feature_dim, 1))
-        if config.num_classes:  # projection discriminator (Miyato & Koyama 2018)
-            self.class_embedding = sn(nn.Embedding(config.num_classes, feature_dim))
+        self._channels = widths[-1]
+        self.to_logit = sn(nn.Linear(widths[-1] * res * res, 1))
+        self._projection = bool(config.num_classes) and config.class_head == "projection"
+        if self._projection:
+            # Projection discriminator: the class term is the inner product of a class embedding with
+            # the features summed over positions, as in the paper.
+            self.class_embedding = sn(nn.Embedding(config.num_classes, widths[-1]))
+        elif config.num_classes:
+            self.class_logits = sn(nn.Linear(widths[-1] * res * res, config.num_classes))
         self.class_strength = 1.0  # as the generator's: the weight of the projection term
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, C, H, W) in [0, 1] -> logits (B,); higher means 'real'."""
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                with_classes: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, C, H, W) in [0, 1] -> logits (B,); higher means 'real'. A projection D needs the
+        labels (B,); an auxiliary one ignores them and, with_classes, also returns its class logits (B, k)."""
         h = self.features(x * 2.0 - 1.0)
         out = self.to_logit(h).squeeze(1)
-        if self.config.num_classes:
+        if self._projection:
             if labels is None:
                 raise ValueError("This discriminator is class-conditional: pass labels.")
-            out = out + self.class_strength * (self.class_embedding(labels) * h).sum(1)
+            pooled = h.view(h.shape[0], self._channels, -1).sum(2)  # (B, channels)
+            out = out + self.class_strength * (self.class_embedding(labels) * pooled).sum(1)
+        if with_classes:
+            if not hasattr(self, "class_logits"):
+                raise ValueError("This discriminator has no class head (class_head='auxiliary').")
+            return out, self.class_logits(h)
         return out
 
 

@@ -83,6 +83,10 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("--r1", type=float, default=0.0, metavar="GAMMA",
                        help="R1 penalty weight on D's gradient at real images (0: off)")
         p.add_argument("--r1-every", type=int, default=4, help="apply R1 every N discriminator steps (lazy)")
+        p.add_argument("--class-head", choices=["projection", "auxiliary"], default="projection",
+                       help="conditional: how D uses the classes (projection, or an auxiliary class head "
+                            "trained on real images that G's images must satisfy)")
+        p.add_argument("--class-weight", type=float, default=1.0, help="weight of the auxiliary class losses")
         p.add_argument("--condition-from", type=int, default=0, metavar="STEP",
                        help="conditional: start hearing the class at this step (transitional conditioning)")
         p.add_argument("--condition-to", type=int, default=0, metavar="STEP",
@@ -118,7 +122,8 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
                         generator_width=args.width, discriminator_width=args.width,
                         spectral_norm=not args.no_spectral_norm, loss=args.loss,
                         num_classes=10 if args.conditional or args.classes_from_latent else 0,
-                        classes_from_latent=args.classes_from_latent, refine_convs=args.refine_convs)
+                        classes_from_latent=args.classes_from_latent, class_head=args.class_head,
+                        refine_convs=args.refine_convs)
     else:
         mc = config_cls(image_size=image_size, channels=channels, width=args.width)
     name = Path(args.dataset).name if folder else args.dataset.lower()
@@ -131,7 +136,7 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
         generator_steps=getattr(args, "generator_steps", 1),
         lr_discriminator=getattr(args, "lr_discriminator", None), ema_decay=getattr(args, "ema_decay", 0.999),
         diffaugment=",".join(parse_policy(getattr(args, "diffaugment", ""))),
-        mode_seeking=getattr(args, "mode_seeking", 0.0), condition_from=getattr(args, "condition_from", 0),
+        class_weight=getattr(args, "class_weight", 1.0), mode_seeking=getattr(args, "mode_seeking", 0.0), condition_from=getattr(args, "condition_from", 0),
         condition_to=getattr(args, "condition_to", 0), r1_gamma=getattr(args, "r1", 0.0), r1_every=max(1, getattr(args, "r1_every", 4)), progress=not args.no_progress,
         mixed_precision=not args.no_mixed_precision,
     )

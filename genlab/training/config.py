@@ -43,6 +43,7 @@ class TrainConfig:
     # condition_to, which keeps a class-conditional GAN on little data from drawing one image per class.
     condition_from: int = 0
     condition_to: int = 0
+    class_weight: float = 1.0  # GAN with class_head="auxiliary": weight of the class losses
     mode_seeking: float = 0.0  # GAN: weight of the mode-seeking term (Mao et al. 2019) in G's loss (0: off)
     progress: bool = True
     mixed_precision: bool = True  # bf16 autocast for the forward passes, on CUDA only

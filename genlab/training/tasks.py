@@ -228,14 +228,20 @@ class GANTask(Task):
         real_labels = y if cfg.num_classes else None
         z, fake_labels = self._latents(b, g)
         labels = torch.cat([real_labels, fake_labels]) if cfg.num_classes else None
+        auxiliary = bool(cfg.num_classes) and cfg.class_head == "auxiliary"
         with self.amp():
             fake = self.G(z, fake_labels)
             both = self._augment(torch.cat([x, fake.detach().to(x.dtype)]), g)
-            logits = self.D(both, labels)  # one pass: real then fake
+            out = self.D(both, labels, with_classes=auxiliary)  # one pass: real then fake
+        logits, class_logits = out if auxiliary else (out, None)
         logits = logits.float()
         real_logits, fake_logits = logits[:b], logits[b:]
         loss_d = discriminator_loss(real_logits, fake_logits, cfg.loss)
         extra: dict[str, torch.Tensor] = {}
+        if auxiliary:  # D's class head learns the real images' labels only
+            class_loss = F.cross_entropy(class_logits[:b].float(), real_labels)
+            loss_d = loss_d + self.tc.class_weight * class_loss
+            extra["class_loss"] = class_loss.detach()
         if self.tc.r1_gamma:
             # Lazy R1 (Karras et al. 2020): every r1_every steps, weighted r1_every times. The step
             # count comes from the saved moving-average counter, so a resumed run keeps the rhythm.
@@ -258,8 +264,11 @@ class GANTask(Task):
                 z, fake_labels = self._pairs(z, fake_labels, g)
             with self.amp():
                 fake = self.G(z, fake_labels)
-                fake_logits_g = bare_d(self._augment(fake, g), fake_labels)
+                out = bare_d(self._augment(fake, g), fake_labels, with_classes=auxiliary)
+            fake_logits_g, fake_class_logits = out if auxiliary else (out, None)
             loss_g = generator_loss(fake_logits_g.float(), cfg.loss)
+            if auxiliary:  # G must draw what D's class head calls the class it was asked for
+                loss_g = loss_g + self.tc.class_weight * F.cross_entropy(fake_class_logits.float(), fake_labels)
             if self.tc.mode_seeking:
                 half = b // 2
                 pixels = (fake[:half] - fake[half:2 * half]).float().abs().flatten(1).mean(1)
