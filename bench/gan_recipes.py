@@ -1,8 +1,9 @@
 """GAN recipes at equal CPU time on MNIST's 8,000 training digits (issue 17).
 
-    .venv/bin/python bench/gan_recipes.py                       # every recipe, 180 CPU-s each, then the report
-    .venv/bin/python bench/gan_recipes.py --cpu-seconds 300 --only today,w32-b64-da
-    .venv/bin/python bench/gan_recipes.py --report-only --checkpoint runs/mnist-gan-w32-da
+    .venv/bin/python bench/gan_recipes.py                       # every recipe, 300 CPU-s each, then the report
+    .venv/bin/python bench/gan_recipes.py --cpu-seconds 600 --only today,w32-b64-da
+    .venv/bin/python bench/gan_recipes.py --report-only --checkpoint checkpoints/mnist-gan-32
+    .venv/bin/python bench/gan_recipes.py --dataset fashion-mnist --report-only --checkpoint checkpoints/fashion-mnist-gan-32
 
 Each recipe trains from scratch in this process on one thread for the same budget of *process CPU
 time* (not wall time: the machine is shared, and CPU time is what a quiet machine's wall time would
@@ -14,7 +15,9 @@ feature space, Fréchet distance of 1,000 samples against the second half of a s
 test set, precision/recall (k = 3), class KL to uniform, and the share of samples the classifier
 names with confidence >= 0.9. The floor (real vs real: the two halves of the shuffled test set)
 is averaged over five seeds. Results go to runs/gan-recipes/<recipe>.json; the report, with any
-`--checkpoint` folders scored the same way, to BENCHMARKS.md's "gan-recipes" section.
+`--checkpoint` folders scored the same way, to BENCHMARKS.md's "gan-recipes" section. With
+--dataset fashion-mnist the same is done against Fashion-MNIST's test split and classifier
+(runs/gan-recipes-fashion-mnist/, section "gan-recipes-fashion-mnist").
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from genlab.training import Dist, GANTask, build_parser, configs_from_args, seed
 
 RESULTS = REPO / "runs" / "gan-recipes"
 DA = "color,translation,cutout"
+SMALL = ["--width", "32", "--batch-size", "64", "--diffaugment", DA, "--lr", "5e-4"]
+CLASSES = [*SMALL, "--classes-from-latent"]
 # name -> (what it adds, train/gan.py arguments); "dcgan" is the reference DCGAN, not genlab's GAN.
 RECIPES: dict[str, tuple[str, list[str]]] = {
     "dcgan": ("plain DCGAN (pytorch/examples layout at 28×28, batch 128, last weights)", []),
@@ -54,6 +59,12 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
                       ["--width", "32", "--batch-size", "64", "--diffaugment", DA, "--r1", "1"]),
     "w32-b64-da-cond": ("width 32, batch 64 + DiffAugment, class-conditional G + projection D",
                         ["--width", "32", "--batch-size", "64", "--diffaugment", DA, "--conditional"]),
+    "small-lr5e-4": ("width 32, batch 64 + DiffAugment, learning rate 5e-4", SMALL),
+    "classes-projection": ("... + the class read from z (argmax of z[:10]), projection D", CLASSES),
+    "classes-auxiliary": ("... + the class read from z, auxiliary class head (weight 0.3) instead of the projection",
+                          [*CLASSES, "--class-head", "auxiliary", "--class-weight", "0.3"]),
+    "shipped": ("... + the mode-seeking term (weight 0.1): the shipped recipe",
+                [*CLASSES, "--class-head", "auxiliary", "--class-weight", "0.3", "--mode-seeking", "0.1"]),
 }
 FLOOR_SEEDS = (0, 1, 2, 3, 4)
 CONFIDENT = 0.9
@@ -181,10 +192,10 @@ def score_checkpoint(folder: Path, judge: Judge) -> dict[str, Any]:
             "args": cfg.get("training", {}), **judge.score(sample_genlab(ckpt.model.generator, judge.n))}
 
 
-def watch(folder: Path, judge: Judge, every: int, stop_at: int, log=print) -> None:
+def watch(folder: Path, judge: Judge, every: int, stop_at: int, results: Path = RESULTS, log=print) -> None:
     """Score a training run's checkpoint each `every` epochs until it has `stop_at` (appends to
-    runs/gan-recipes/watch-<folder name>.json): the run's curve of FD over epochs and wall time."""
-    out = RESULTS / f"watch-{folder.name}.json"
+    <results>/watch-<folder name>.json): the run's curve of FD over epochs and wall time."""
+    out = results / f"watch-{folder.name}.json"
     points = json.loads(out.read_text()) if out.is_file() else []
     done = {p["epochs"] for p in points}
     while True:
@@ -207,7 +218,7 @@ def watch(folder: Path, judge: Judge, every: int, stop_at: int, log=print) -> No
 
 
 def report(judge: Judge, results: list[dict[str, Any]], checkpoints: list[dict[str, Any]], command: str,
-           note: str = "") -> str:
+           note: str = "", dataset: str = "mnist", results_dir: Path = RESULTS) -> str:
     rows = []
     for r in results:
         for p in r["points"]:
@@ -231,7 +242,7 @@ on a machine shared with other jobs unless the README says otherwise):
 {ck_rows}
 """ if checkpoints else ""
     curves = []
-    for path in sorted(RESULTS.glob("watch-*.json")):
+    for path in sorted(results_dir.glob("watch-*.json")):
         for c in json.loads(path.read_text()):
             curves.append(f"| {c['name']} | {c['epochs']} | {c['train_seconds'] / 60:.0f} | {c['fd']:.2f} | "
                           f"{c['fd'] / judge.floor:.1f} | {c['precision']:.2f} | {c['recall']:.2f} | {c['kl']:.3f} | "
@@ -244,7 +255,10 @@ from history.json, on the shared machine):
 |---|---|---|---|---|---|---|---|---|
 {chr(10).join(curves)}
 """ if curves else ""
-    return f"""## GAN recipes at equal CPU time (MNIST, 8,000 training digits)
+    title = ("GAN recipes at equal CPU time (MNIST, 8,000 training digits)" if dataset == "mnist" else
+             f"GAN recipes on {dataset} ({len(judge.test):,} test images)")
+    clf_name = f"{dataset}-classifier"
+    return f"""## {title}
 
 {run_stamp()} Command: `{command}`.
 
@@ -252,7 +266,7 @@ Each recipe trains from scratch on one thread for the same process CPU time (the
 with other jobs, so CPU time rather than wall time is held equal), with the seeded batch order of
 `genlab.training.train`, and is scored at each third of the budget like `train/evaluate.py` scores
 a GAN: 2,000 samples of the generator that would be shipped (moving average with recalibrated
-BatchNorm; the DCGAN: its last weights), features of the shipped mnist-classifier, Fréchet distance
+BatchNorm; the DCGAN: its last weights), features of the shipped {clf_name}, Fréchet distance
 (FD) of 1,000 samples vs 1,000 test digits, precision/recall (k = 3), class KL to uniform, and the
 share of samples the classifier names with confidence ≥ 0.9.
 
@@ -271,7 +285,8 @@ precision {fp:.2f}, recall {fr:.2f}; real test digits named with confidence ≥ 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cpu-seconds", type=float, default=180.0, help="process CPU time per recipe")
+    p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    p.add_argument("--cpu-seconds", type=float, default=300.0, help="process CPU time per recipe")
     p.add_argument("--only", default=None, help=f"comma-separated recipes (default: all of {', '.join(RECIPES)})")
     p.add_argument("--report-only", action="store_true", help="train nothing; report the saved results")
     p.add_argument("--checkpoint", action="append", default=[], help="a trained GAN folder to score too (repeatable)")
@@ -288,30 +303,32 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown recipe {unknown[0]!r}; choose from {', '.join(RECIPES)}.", file=sys.stderr)
         return 1
-    clf = load_checkpoint(DEFAULT_CHECKPOINT_DIR / "mnist-classifier").model
-    judge = Judge(clf, load_dataset("mnist", "test"))
+    clf = load_checkpoint(DEFAULT_CHECKPOINT_DIR / f"{args.dataset}-classifier").model
+    judge = Judge(clf, load_dataset(args.dataset, "test"))
     print(f"floor FD {judge.floor:.2f} over seeds {FLOOR_SEEDS}; real confident {judge.real_confident:.3f}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results_dir = RESULTS if args.dataset == "mnist" else RESULTS.with_name(f"gan-recipes-{args.dataset}")
+    results_dir.mkdir(parents=True, exist_ok=True)
     if args.watch:
-        watch(Path(args.watch), judge, args.every, args.stop_at)
+        watch(Path(args.watch), judge, args.every, args.stop_at, results_dir)
         return 0
     if not args.report_only:
-        train = load_dataset("mnist", "train")
+        train = load_dataset(args.dataset, "train")
         for name in names:
             result = run_recipe(name, args.cpu_seconds, judge, train)
-            (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
-    results = [json.loads((RESULTS / f"{n}.json").read_text()) for n in RECIPES if (RESULTS / f"{n}.json").is_file()]
+            (results_dir / f"{name}.json").write_text(json.dumps(result, indent=1))
+    results = [json.loads((results_dir / f"{n}.json").read_text()) for n in RECIPES
+               if (results_dir / f"{n}.json").is_file()]
     checkpoints = [score_checkpoint(Path(c), judge) for c in args.checkpoint]
     for c in checkpoints:
         print(f"{c['name']}: FD {c['fd']:.2f} ({c['fd_over_floor']:.1f}× floor), P {c['precision']:.2f} "
               f"R {c['recall']:.2f}, KL {c['kl']:.3f}, confident {c['confident']:.3f}")
     command = "python bench/gan_recipes.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     note = Path(args.note).read_text() if args.note else ""
-    section = report(judge, results, checkpoints, command.strip(), note)
+    section = report(judge, results, checkpoints, command.strip(), note, args.dataset, results_dir)
     if args.no_write:
         print(section)
     else:
-        write_section("gan-recipes", section)
+        write_section("gan-recipes" if args.dataset == "mnist" else f"gan-recipes-{args.dataset}", section)
     return 0
 
 
