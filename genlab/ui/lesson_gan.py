@@ -41,13 +41,17 @@ LESSON_COLLAPSE = """
 **Mode collapse.** G only has to fool D, not to cover the data. If a few kinds of images fool D
 well, G can make only those: the classifier's histogram of its samples piles up on a few
 classes. The VAE cannot do this, because it must reconstruct every training image.
+The stable GANs shipped here are helped: each reads its class from z (the largest of z0–z9) and
+its discriminator also checks the class (an auxiliary classifier, as in AC-GAN), so no class can
+go missing, and a *mode-seeking* term rewards different images for different z within a class,
+where collapse would otherwise start. The collapsed GAN has none of these aids.
 """
 
 LESSON_INVERSION = """
 **Why a GAN needs inversion.** A VAE has an encoder: one forward pass gives the code of any image.
 A GAN only maps z → image. To find the z of a given image we must *search*: start from random
-z's and follow the gradient of the pixel error for a few hundred steps (here {steps} steps from {restarts}
-starts). It is slower by orders of magnitude, and the GAN may simply not be able to draw that image.
+z's (for a GAN that reads its class from z: the best-matching of a few z's of every class) and follow
+the gradient of the pixel error for a few hundred steps (here {steps} steps from {restarts} starts). It is slower by orders of magnitude, and the GAN may simply not be able to draw that image.
 """.format(steps=INVERSION_STEPS, restarts=INVERSION_RESTARTS)
 
 
