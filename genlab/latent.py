@@ -311,7 +311,7 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
                            time.perf_counter() - start_time)
 
 
-CLASS_START_CANDIDATES = 6  # latents per class tried as starts when a GAN reads its class from z
+CLASS_START_CANDIDATES = 16  # latents per class tried as starts when a GAN reads its class from z (one batch)
 
 
 def _needs_labels(generator: nn.Module) -> bool:
