@@ -24,10 +24,10 @@ run vae        fashion-mnist-vae-2    --dataset fashion-mnist --latent-dim 2 --e
 # The GANs (issue 17's recipe, see BENCHMARKS.md "GAN recipes"): small networks (width 32, batch 64)
 # with DiffAugment and a learning rate of 5e-4; the class is read from the latent (the largest of
 # z[:10]), the discriminator has an auxiliary class head trained on the real labels that G's images
-# must satisfy (weight 0.3), and a mode-seeking term (weight 0.1) keeps each class varied.
+# must satisfy (weight 0.1), and a mode-seeking term (weight 0.1) keeps each class varied.
 run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 60 --width 32 --batch-size 64 \
                                       --lr 5e-4 --diffaugment color,translation,cutout --classes-from-latent \
-                                      --class-head auxiliary --class-weight 0.3 --mode-seeking 0.1
+                                      --class-head auxiliary --class-weight 0.1 --mode-seeking 0.1
 run gan        fashion-mnist-gan-32   --dataset fashion-mnist --latent-dim 32 --epochs 16 --width 32 --batch-size 64 \
                                       --lr 5e-4 --diffaugment color,translation,cutout --classes-from-latent \
                                       --class-head auxiliary --class-weight 0.3 --mode-seeking 0.1
