@@ -61,10 +61,10 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
                         ["--width", "32", "--batch-size", "64", "--diffaugment", DA, "--conditional"]),
     "small-lr5e-4": ("width 32, batch 64 + DiffAugment, learning rate 5e-4", SMALL),
     "classes-projection": ("... + the class read from z (argmax of z[:10]), projection D", CLASSES),
-    "classes-auxiliary": ("... + the class read from z, auxiliary class head (weight 0.3) instead of the projection",
-                          [*CLASSES, "--class-head", "auxiliary", "--class-weight", "0.3"]),
+    "classes-auxiliary": ("... + the class read from z, auxiliary class head (weight 0.1) instead of the projection",
+                          [*CLASSES, "--class-head", "auxiliary", "--class-weight", "0.1"]),
     "shipped": ("... + the mode-seeking term (weight 0.1): the shipped recipe",
-                [*CLASSES, "--class-head", "auxiliary", "--class-weight", "0.3", "--mode-seeking", "0.1"]),
+                [*CLASSES, "--class-head", "auxiliary", "--class-weight", "0.1", "--mode-seeking", "0.1"]),
 }
 FLOOR_SEEDS = (0, 1, 2, 3, 4)
 CONFIDENT = 0.9
