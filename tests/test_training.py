@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -135,6 +136,23 @@ def test_auxiliary_class_head_learns_real_labels_and_ignores_them_for_real_or_fa
         values = task.step(data.images, data.labels, g)
     assert "class_loss" in values and torch.isfinite(values["class_loss"])
     assert class_loss() < before  # D's class head learned the real labels
+
+
+def test_mode_seeking_pairs_share_a_class_and_reward_different_images(tmp_path):
+    model, task = make_task("gan", tmp_path, num_classes=4, classes_from_latent=True, class_head="auxiliary")
+    g = torch.Generator().manual_seed(0)
+    z, labels = task._latents(10, g)
+    paired, paired_labels = task._pairs(z, labels, g)
+    # The second half partners the first: same class coordinates (so the same class), the rest new.
+    assert torch.equal(paired[:5], z[:5]) and torch.equal(paired[5:, :4], z[:5, :4])
+    assert not torch.equal(paired[5:, 4:], z[:5, 4:])
+    assert torch.equal(model.generator.latent_classes(paired[5:]), labels[:5])
+    assert torch.equal(paired_labels, torch.cat([labels[:5], labels[:5]]))
+    data = synthetic_dataset(16, seed=0)
+    plain = task.step(data.images, data.labels, torch.Generator().manual_seed(1))["loss_g"]
+    task.tc = dataclasses.replace(task.tc, mode_seeking=1.0)
+    seeking = task.step(data.images, data.labels, torch.Generator().manual_seed(1))["loss_g"]
+    assert torch.isfinite(seeking) and seeking > plain  # + weight / (pixel distance per latent distance)
 
 
 @pytest.mark.parametrize("kind", ["vae", "gan"])

@@ -79,9 +79,6 @@ class Generator(nn.Module):
         if config.num_classes:
             self.class_embedding = nn.Embedding(config.num_classes, config.latent_dim)
             in_dim += config.latent_dim
-        # How much the class is heard, 0 to 1: raised from 0 during training by transitional
-        # conditioning (GANTask); always 1 in a loaded model. Not saved.
-        self.class_strength = 1.0
         self.project = nn.Sequential(
             nn.Linear(in_dim, widths[0] * self._res**2, bias=False),
             nn.BatchNorm1d(widths[0] * self._res**2),
@@ -130,7 +127,7 @@ class Generator(nn.Module):
             if not self.config.classes_from_latent:
                 raise ValueError("This generator is class-conditional: pass labels.")
             labels = self.latent_classes(z)
-        return torch.cat([z, self.class_strength * self.class_embedding(labels)], dim=1)
+        return torch.cat([z, self.class_embedding(labels)], dim=1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """z: (B, latent_dim), labels: (B,) long or None -> images (B, C, H, W) in [0, 1]."""
@@ -167,7 +164,6 @@ class Discriminator(nn.Module):
             self.class_embedding = sn(nn.Embedding(config.num_classes, widths[-1]))
         elif config.num_classes:
             self.class_logits = sn(nn.Linear(widths[-1] * res * res, config.num_classes))
-        self.class_strength = 1.0  # as the generator's: the weight of the projection term
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None,
                 with_classes: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -179,7 +175,7 @@ class Discriminator(nn.Module):
             if labels is None:
                 raise ValueError("This discriminator is class-conditional: pass labels.")
             pooled = h.view(h.shape[0], self._channels, -1).sum(2)  # (B, channels)
-            out = out + self.class_strength * (self.class_embedding(labels) * pooled).sum(1)
+            out = out + (self.class_embedding(labels) * pooled).sum(1)
         if with_classes:
             if not hasattr(self, "class_logits"):
                 raise ValueError("This discriminator has no class head (class_head='auxiliary').")

@@ -87,10 +87,6 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
                        help="conditional: how D uses the classes (projection, or an auxiliary class head "
                             "trained on real images that G's images must satisfy)")
         p.add_argument("--class-weight", type=float, default=1.0, help="weight of the auxiliary class losses")
-        p.add_argument("--condition-from", type=int, default=0, metavar="STEP",
-                       help="conditional: start hearing the class at this step (transitional conditioning)")
-        p.add_argument("--condition-to", type=int, default=0, metavar="STEP",
-                       help="conditional: hear the class fully from this step on (0: from the start)")
         p.add_argument("--mode-seeking", type=float, default=0.0, metavar="WEIGHT",
                        help="mode-seeking term (Mao et al. 2019): G is rewarded for different images from "
                             "different z of one class; keeps a conditional G from drawing one image per class")
@@ -136,8 +132,8 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
         generator_steps=getattr(args, "generator_steps", 1),
         lr_discriminator=getattr(args, "lr_discriminator", None), ema_decay=getattr(args, "ema_decay", 0.999),
         diffaugment=",".join(parse_policy(getattr(args, "diffaugment", ""))),
-        class_weight=getattr(args, "class_weight", 1.0), mode_seeking=getattr(args, "mode_seeking", 0.0), condition_from=getattr(args, "condition_from", 0),
-        condition_to=getattr(args, "condition_to", 0), r1_gamma=getattr(args, "r1", 0.0), r1_every=max(1, getattr(args, "r1_every", 4)), progress=not args.no_progress,
+        class_weight=getattr(args, "class_weight", 1.0), mode_seeking=getattr(args, "mode_seeking", 0.0),
+        r1_gamma=getattr(args, "r1", 0.0), r1_every=max(1, getattr(args, "r1_every", 4)), progress=not args.no_progress,
         mixed_precision=not args.no_mixed_precision,
     )
     return mc, tc

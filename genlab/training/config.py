@@ -38,11 +38,6 @@ class TrainConfig:
     diffaugment: str = ""  # GAN: DiffAugment policy for what D sees, e.g. "color,translation,cutout"
     r1_gamma: float = 0.0  # GAN: weight of the R1 penalty on D's gradient at real images (0: off)
     r1_every: int = 4  # GAN: apply R1 every this many D steps, scaled up to match (lazy regularization)
-    # GAN, conditional: transitional conditioning (Shahbazi et al. 2022): both networks start
-    # unconditional and hear the class with a weight rising from 0 at step condition_from to 1 at
-    # condition_to, which keeps a class-conditional GAN on little data from drawing one image per class.
-    condition_from: int = 0
-    condition_to: int = 0
     class_weight: float = 1.0  # GAN with class_head="auxiliary": weight of the class losses
     mode_seeking: float = 0.0  # GAN: weight of the mode-seeking term (Mao et al. 2019) in G's loss (0: off)
     progress: bool = True

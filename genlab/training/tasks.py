@@ -210,21 +210,9 @@ class GANTask(Task):
         (grad,) = torch.autograd.grad(logits.float().sum(), x, create_graph=True)
         return grad.pow(2).flatten(1).sum(1).mean()
 
-    def class_strength(self) -> float:
-        """The weight of the class in both networks at the current step (transitional conditioning)."""
-        start, end = self.tc.condition_from, self.tc.condition_to
-        if end <= 0:
-            return 1.0
-        step = int(self.ema_updates) // max(1, self.tc.generator_steps)
-        return min(1.0, max(0.0, (step - start) / max(1, end - start)))
-
     def step(self, x, y, g):
         cfg = self.model.config
         b = x.shape[0]
-        if cfg.num_classes:
-            strength = self.class_strength()
-            for net in (self.model.generator, self.model.discriminator, self.ema):
-                net.class_strength = strength
         real_labels = y if cfg.num_classes else None
         z, fake_labels = self._latents(b, g)
         labels = torch.cat([real_labels, fake_labels]) if cfg.num_classes else None
