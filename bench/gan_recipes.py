@@ -258,6 +258,13 @@ from history.json, on the shared machine):
     title = ("GAN recipes at equal CPU time (MNIST, 8,000 training digits)" if dataset == "mnist" else
              f"GAN recipes on {dataset} ({len(judge.test):,} test images)")
     clf_name = f"{dataset}-classifier"
+    recipe_table = f"""
+{recipes}
+
+| Recipe | CPU s | Steps | Epochs | FD | FD / floor | Precision | Recall | KL to uniform | Confident ≥ 0.9 |
+|---|---|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+""" if rows else ""
     return f"""## {title}
 
 {run_stamp()} Command: `{command}`.
@@ -267,19 +274,14 @@ with other jobs, so CPU time rather than wall time is held equal), with the seed
 `genlab.training.train`, and is scored at each third of the budget like `train/evaluate.py` scores
 a GAN: 2,000 samples of the generator that would be shipped (moving average with recalibrated
 BatchNorm; the DCGAN: its last weights), features of the shipped {clf_name}, Fréchet distance
-(FD) of 1,000 samples vs 1,000 test digits, precision/recall (k = 3), class KL to uniform, and the
-share of samples the classifier names with confidence ≥ 0.9.
+(FD) of 1,000 samples vs 1,000 test images, precision/recall (k = 3), class KL to uniform, and the
+share of samples the classifier names with confidence ≥ 0.9. Training runs and checkpoints are
+scored the same way.
 
-**Floor** (test digits vs test digits, {len(judge.floors)} seeds): FD {judge.floor:.2f} ({floors}),
-precision {fp:.2f}, recall {fr:.2f}; real test digits named with confidence ≥ 0.9:
+**Floor** (test images vs test images, {len(judge.floors)} seeds): FD {judge.floor:.2f} ({floors}),
+precision {fp:.2f}, recall {fr:.2f}; real test images named with confidence ≥ 0.9:
 {100 * judge.real_confident:.0f}%, class KL to uniform {judge.real_kl:.3f}.
-
-{recipes}
-
-| Recipe | CPU s | Steps | Epochs | FD | FD / floor | Precision | Recall | KL to uniform | Confident ≥ 0.9 |
-|---|---|---|---|---|---|---|---|---|---|
-{chr(10).join(rows)}
-{curve_table}{ck_table}
+{recipe_table}{curve_table}{ck_table}
 {note}"""
 
 
