@@ -28,9 +28,9 @@ run vae        fashion-mnist-vae-2    --dataset fashion-mnist --latent-dim 2 --e
 run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 60 --width 32 --batch-size 64 \
                                       --lr 5e-4 --diffaugment color,translation,cutout --classes-from-latent \
                                       --class-head auxiliary --class-weight 0.1 --mode-seeking 0.1
-run gan        fashion-mnist-gan-32   --dataset fashion-mnist --latent-dim 32 --epochs 16 --width 32 --batch-size 64 \
+run gan        fashion-mnist-gan-32   --dataset fashion-mnist --latent-dim 32 --epochs 12 --width 32 --batch-size 64 \
                                       --lr 5e-4 --diffaugment color,translation,cutout --classes-from-latent \
-                                      --class-head auxiliary --class-weight 0.3 --mode-seeking 0.1
+                                      --class-head auxiliary --class-weight 0.1 --mode-seeking 0.1
 
 # For the lessons: VAEs at other KL weights (beta), and a GAN trained with a recipe that
 # collapses: no spectral norm, a high learning rate, ten generator steps per discriminator step,
