@@ -242,7 +242,7 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
     weighted mean  sum(w (G(z) - x)^2) / sum(w)  per image, in the search and in `errors`.
     """
     generator = _generator_of(gan)
-    if _needs_labels(generator):
+    if getattr(generator.config, "needs_labels", False):
         raise ValueError("Inversion works with unconditional GANs only; this one is class-conditional.")
     if images.ndim != 4:
         raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}.")
@@ -312,12 +312,6 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
 
 
 CLASS_START_CANDIDATES = 16  # latents per class tried as starts when a GAN reads its class from z (one batch)
-
-
-def _needs_labels(generator: nn.Module) -> bool:
-    """True for a class-conditional generator that must be given labels (no z-only decoding)."""
-    c = generator.config
-    return bool(getattr(c, "num_classes", 0)) and not getattr(c, "classes_from_latent", False)
 
 
 @torch.no_grad()
@@ -423,7 +417,7 @@ def gan_space_directions(gan: nn.Module, k: int = 8, num_samples: int = 4000,
     activation PCA. Results are on CPU.
     """
     generator = _generator_of(gan)
-    if _needs_labels(generator):
+    if getattr(generator.config, "needs_labels", False):
         raise ValueError("GANSpace directions here need an unconditional GAN; this one is class-conditional.")
     dim = generator.latent_dim
     if not 1 <= k <= dim:
