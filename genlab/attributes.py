@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from genlab.latent import (
-    DIRECTION_METHODS, _module_device, attribute_direction, class_direction, decode, encode,
+    DIRECTION_METHODS, _generator_of, _module_device, attribute_direction, class_direction, decode, encode,
     principal_directions, project_out, sample_latents,
 )
 
@@ -294,7 +294,7 @@ def build_bank(ckpt_model: Any, kind: str, data: Any | None = None, classifier: 
         num_classes = getattr(model.config, "num_classes", 0)
         labels = None
         if num_classes and getattr(model.config, "classes_from_latent", False):
-            labels = latents[:, :num_classes].argmax(1)  # the class this generator draws for each z
+            labels = _generator_of(model).latent_classes(latents)  # the class it draws for each z
             images = decode(model, latents)
         elif num_classes:
             labels = torch.arange(int(num_samples)) % num_classes
