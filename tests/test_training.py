@@ -155,6 +155,34 @@ def test_mode_seeking_pairs_share_a_class_and_reward_different_images(tmp_path):
     assert torch.isfinite(seeking) and seeking > plain  # + weight / (pixel distance per latent distance)
 
 
+def test_minibatch_std_tells_d_how_varied_each_group_is_without_mixing_real_and_fake(tmp_path):
+    from genlab.models.gan import minibatch_std
+
+    h = torch.randn(16, 3, 2, 2)
+    h[8:] = h[8]  # the second half: one image repeated (a collapsed "fake" batch)
+    stat = minibatch_std(h, 4)[:, 3]
+    assert minibatch_std(h, 4).shape == (16, 4, 2, 2)
+    assert (stat[:8] > 0.5).all() and (stat[8:] < 1e-3).all()  # groups of 4 stay inside each half
+    assert torch.equal(stat[:4], stat[:4, :1, :1].expand(4, 2, 2))  # one number per group
+    assert minibatch_std(torch.randn(6, 3, 2, 2), 4).shape == (6, 4, 2, 2)  # groups of 3 when 4 does not divide
+    with pytest.raises(ValueError, match="minibatch_std"):
+        dataclasses.replace(tiny_config("gan"), minibatch_std=1)
+
+    model, task = make_task("gan", tmp_path, num_classes=4, classes_from_latent=True, class_head="auxiliary",
+                            minibatch_std=4)
+    d = model.discriminator.eval()
+    x = synthetic_dataset(8, seed=0).images
+    with torch.no_grad():  # D's score of an image depends on the rest of its group
+        varied, alike = d(x), d(x[:1].expand(8, -1, -1, -1))
+    assert not torch.allclose(varied[:1], alike[:1])
+    d.train()
+    data = synthetic_dataset(16, seed=0)
+    values = task.step(data.images, data.labels, torch.Generator().manual_seed(1))
+    assert all(torch.isfinite(v) for v in values.values())
+    out = train("gan", model.config, quick_train_config(tmp_path / "mbstd", epochs=1, limit=16, batch_size=8))
+    assert load_checkpoint(out).config.minibatch_std == 4  # saved beside the weights and loaded back
+
+
 @pytest.mark.parametrize("kind", ["vae", "gan"])
 def test_one_step_at_64x64x3(kind, tmp_path):
     config = tiny_config(kind, image_size=64, channels=3)

@@ -46,6 +46,10 @@ class GANConfig:
     # generator room to draw strokes after each upsampling (less checkerboard) and the spectrally
     # normalized discriminator enough capacity to keep telling real from fake.
     refine_convs: int = 1
+    # Minibatch standard deviation (Karras et al. 2018): D's last feature map gets one more channel,
+    # the features' standard deviation across groups of this many images. D can then tell a batch
+    # that is too alike from a real one, and G is pushed to draw the data's variety. 0: off.
+    minibatch_std: int = 0
 
     def __post_init__(self) -> None:
         check_image_shape(self.image_size, self.channels)
@@ -53,6 +57,8 @@ class GANConfig:
             raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}.")
         if self.refine_convs < 0:
             raise ValueError(f"refine_convs must be 0 or more, got {self.refine_convs}.")
+        if self.minibatch_std < 0 or self.minibatch_std == 1:
+            raise ValueError(f"minibatch_std is a group size of 2 or more (0: off), got {self.minibatch_std}.")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}.")
         if self.class_head not in CLASS_HEADS:
@@ -154,22 +160,25 @@ class Discriminator(nn.Module):
             if i < len(widths) - 1:  # the smallest map goes straight to the linear layer
                 for _ in range(config.refine_convs):
                     layers += [sn(nn.Conv2d(w, w, 3, padding=1)), nn.LeakyReLU(0.2)]
-        self.features = nn.Sequential(*layers, nn.Flatten())
-        self._channels = widths[-1]
-        self.to_logit = sn(nn.Linear(widths[-1] * res * res, 1))
+        self.features = nn.Sequential(*layers)
+        self._channels = widths[-1] + (1 if config.minibatch_std else 0)
+        self.to_logit = sn(nn.Linear(self._channels * res * res, 1))
         self._projection = bool(config.num_classes) and config.class_head == "projection"
         if self._projection:
             # Projection discriminator: the class term is the inner product of a class embedding with
             # the features summed over positions, as in the paper.
-            self.class_embedding = sn(nn.Embedding(config.num_classes, widths[-1]))
+            self.class_embedding = sn(nn.Embedding(config.num_classes, self._channels))
         elif config.num_classes:
-            self.class_logits = sn(nn.Linear(widths[-1] * res * res, config.num_classes))
+            self.class_logits = sn(nn.Linear(self._channels * res * res, config.num_classes))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None,
                 with_classes: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """x: (B, C, H, W) in [0, 1] -> logits (B,); higher means 'real'. A projection D needs the
         labels (B,); an auxiliary one ignores them and, with_classes, also returns its class logits (B, k)."""
         h = self.features(x * 2.0 - 1.0)
+        if self.config.minibatch_std:
+            h = minibatch_std(h, self.config.minibatch_std)
+        h = h.flatten(1)
         out = self.to_logit(h).squeeze(1)
         if self._projection:
             if labels is None:
@@ -181,6 +190,19 @@ class Discriminator(nn.Module):
                 raise ValueError("This discriminator has no class head (class_head='auxiliary').")
             return out, self.class_logits(h)
         return out
+
+
+def minibatch_std(h: torch.Tensor, group_size: int) -> torch.Tensor:
+    """h (B, C, H, W) -> (B, C + 1, H, W): each image gets the mean standard deviation of the
+    features over its group of consecutive images (`group_size`, or the largest size below it that
+    divides B). The training step puts its real images, then as many fakes, through D in one batch,
+    so with a batch size that is a multiple of the group size no group mixes real and fake."""
+    b, _, height, width = h.shape
+    group = next(n for n in range(min(group_size, b), 0, -1) if b % n == 0)
+    grouped = h.float().view(b // group, group, *h.shape[1:])  # (B / G, G, C, H, W)
+    std = (grouped.var(1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B / G,)
+    stat = std.repeat_interleave(group).view(b, 1, 1, 1).expand(b, 1, height, width).to(h.dtype)
+    return torch.cat([h, stat], dim=1)
 
 
 @torch.no_grad()

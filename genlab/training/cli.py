@@ -90,6 +90,9 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("--mode-seeking", type=float, default=0.0, metavar="WEIGHT",
                        help="mode-seeking term (Mao et al. 2019): G is rewarded for different images from "
                             "different z of one class; keeps a conditional G from drawing one image per class")
+        p.add_argument("--minibatch-std", type=int, default=0, metavar="GROUP",
+                       help="minibatch standard deviation (Karras et al. 2018): D also sees how varied each "
+                            "group of GROUP images is, so G must draw the data's variety (0: off; 4 is usual)")
         p.add_argument("--width", type=int, default=64, help="generator and discriminator width")
         p.add_argument("--refine-convs", type=int, default=1,
                        help="3x3 convolutions per resolution in both networks (0: plain DCGAN layout)")
@@ -119,7 +122,7 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
                         spectral_norm=not args.no_spectral_norm, loss=args.loss,
                         num_classes=10 if args.conditional or args.classes_from_latent else 0,
                         classes_from_latent=args.classes_from_latent, class_head=args.class_head,
-                        refine_convs=args.refine_convs)
+                        refine_convs=args.refine_convs, minibatch_std=args.minibatch_std)
     else:
         mc = config_cls(image_size=image_size, channels=channels, width=args.width)
     name = Path(args.dataset).name if folder else args.dataset.lower()
