@@ -90,10 +90,16 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("--mode-seeking", type=float, default=0.0, metavar="WEIGHT",
                        help="mode-seeking term (Mao et al. 2019): G is rewarded for different images from "
                             "different z of one class; keeps a conditional G from drawing one image per class")
+        p.add_argument("--class-confidence", type=float, default=0.0, metavar="P",
+                       help="auxiliary head: G's class term stops where D's class head gives the asked class "
+                            "probability P, so classes stay clear without every image becoming the most typical "
+                            "one (0: never stops)")
         p.add_argument("--minibatch-std", type=int, default=0, metavar="GROUP",
                        help="minibatch standard deviation (Karras et al. 2018): D also sees how varied each "
                             "group of GROUP images is, so G must draw the data's variety (0: off; 4 is usual)")
         p.add_argument("--width", type=int, default=64, help="generator and discriminator width")
+        p.add_argument("--discriminator-width", type=int, default=None,
+                       help="the discriminator's width when it should differ from --width")
         p.add_argument("--refine-convs", type=int, default=1,
                        help="3x3 convolutions per resolution in both networks (0: plain DCGAN layout)")
     if kind == "classifier":
@@ -118,7 +124,7 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
                         beta=args.beta, base_width=args.base_width, hidden_dim=args.hidden_dim)
     elif kind == "gan":
         mc = config_cls(image_size=image_size, channels=channels, latent_dim=args.latent_dim,
-                        generator_width=args.width, discriminator_width=args.width,
+                        generator_width=args.width, discriminator_width=args.discriminator_width or args.width,
                         spectral_norm=not args.no_spectral_norm, loss=args.loss,
                         num_classes=10 if args.conditional or args.classes_from_latent else 0,
                         classes_from_latent=args.classes_from_latent, class_head=args.class_head,
@@ -136,6 +142,7 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
         lr_discriminator=getattr(args, "lr_discriminator", None), ema_decay=getattr(args, "ema_decay", 0.999),
         diffaugment=",".join(parse_policy(getattr(args, "diffaugment", ""))),
         class_weight=getattr(args, "class_weight", 1.0), mode_seeking=getattr(args, "mode_seeking", 0.0),
+        class_confidence=getattr(args, "class_confidence", 0.0),
         r1_gamma=getattr(args, "r1", 0.0), r1_every=max(1, getattr(args, "r1_every", 4)), progress=not args.no_progress,
         mixed_precision=not args.no_mixed_precision,
     )
