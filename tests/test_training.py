@@ -155,22 +155,6 @@ def test_mode_seeking_pairs_share_a_class_and_reward_different_images(tmp_path):
     assert torch.isfinite(seeking) and seeking > plain  # + weight / (pixel distance per latent distance)
 
 
-def test_class_confidence_stops_g_class_term_once_d_is_that_sure(tmp_path):
-    model, task = make_task("gan", tmp_path, num_classes=4, classes_from_latent=True, class_head="auxiliary")
-    logits = torch.tensor([[5.0, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.0]], requires_grad=True)
-    labels = torch.tensor([0, 1])
-    plain = task._class_term(logits, labels)
-    assert torch.isclose(plain, F.cross_entropy(logits, labels))
-    task.tc = dataclasses.replace(task.tc, class_confidence=0.9)
-    capped = task._class_term(logits, labels)
-    (grad,) = torch.autograd.grad(capped, logits)
-    assert capped < plain and grad[0].abs().max() == 0 and grad[1].abs().max() > 0  # p=0.98: done; p=0.4: pushed
-    data = synthetic_dataset(16, seed=0)
-    assert all(torch.isfinite(v) for v in task.step(data.images, data.labels, torch.Generator().manual_seed(1)).values())
-    with pytest.raises(ValueError, match="class_confidence"):
-        dataclasses.replace(task.tc, class_confidence=1.0)
-
-
 def test_minibatch_std_tells_d_how_varied_each_group_is_without_mixing_real_and_fake(tmp_path):
     from genlab.models.gan import minibatch_std
 

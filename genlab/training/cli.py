@@ -90,10 +90,6 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
         p.add_argument("--mode-seeking", type=float, default=0.0, metavar="WEIGHT",
                        help="mode-seeking term (Mao et al. 2019): G is rewarded for different images from "
                             "different z of one class; keeps a conditional G from drawing one image per class")
-        p.add_argument("--class-confidence", type=float, default=0.0, metavar="P",
-                       help="auxiliary head: G's class term stops where D's class head gives the asked class "
-                            "probability P, so classes stay clear without every image becoming the most typical "
-                            "one (0: never stops)")
         p.add_argument("--minibatch-std", type=int, default=0, metavar="GROUP",
                        help="minibatch standard deviation (Karras et al. 2018): D also sees how varied each "
                             "group of GROUP images is, so G must draw the data's variety (0: off; 4 is usual)")
@@ -142,7 +138,6 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
         lr_discriminator=getattr(args, "lr_discriminator", None), ema_decay=getattr(args, "ema_decay", 0.999),
         diffaugment=",".join(parse_policy(getattr(args, "diffaugment", ""))),
         class_weight=getattr(args, "class_weight", 1.0), mode_seeking=getattr(args, "mode_seeking", 0.0),
-        class_confidence=getattr(args, "class_confidence", 0.0),
         r1_gamma=getattr(args, "r1", 0.0), r1_every=max(1, getattr(args, "r1_every", 4)), progress=not args.no_progress,
         mixed_precision=not args.no_mixed_precision,
     )

@@ -39,16 +39,9 @@ class TrainConfig:
     r1_gamma: float = 0.0  # GAN: weight of the R1 penalty on D's gradient at real images (0: off)
     r1_every: int = 4  # GAN: apply R1 every this many D steps, scaled up to match (lazy regularization)
     class_weight: float = 1.0  # GAN with class_head="auxiliary": weight of the class losses
-    # GAN with class_head="auxiliary": G's class term stops where D's class head already gives the
-    # asked class this probability, so G is not pushed past "clearly a 7" to the most typical 7 (0: never stops)
-    class_confidence: float = 0.0
     mode_seeking: float = 0.0  # GAN: weight of the mode-seeking term (Mao et al. 2019) in G's loss (0: off)
     progress: bool = True
     mixed_precision: bool = True  # bf16 autocast for the forward passes, on CUDA only
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.class_confidence < 1.0:
-            raise ValueError(f"class_confidence is a probability below 1 (0: off), got {self.class_confidence}.")
 
 
 def seeded(seed: int, epoch: int, rank: int = 0, stream: int = 0) -> torch.Generator:

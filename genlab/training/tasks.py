@@ -198,14 +198,6 @@ class GANTask(Task):
             labels = torch.cat([labels[:half], labels[:half], labels[2 * half:]])
         return z, labels
 
-    def _class_term(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """G's class loss: cross-entropy of D's class logits (B, k) with the asked labels (B,), less
-        -log(class_confidence) and floored at 0, so images already that clearly of their class add nothing."""
-        loss = F.cross_entropy(logits, labels, reduction="none")
-        if self.tc.class_confidence:
-            loss = F.relu(loss + math.log(self.tc.class_confidence))
-        return loss.mean()
-
     def _augment(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """What D sees: x (B, C, H, W), DiffAugmented as tc.diffaugment says (itself when empty)."""
         return diff_augment(x, self.tc.diffaugment, g) if self.tc.diffaugment else x
@@ -264,7 +256,7 @@ class GANTask(Task):
             fake_logits_g, fake_class_logits = out if auxiliary else (out, None)
             loss_g = generator_loss(fake_logits_g.float(), cfg.loss)
             if auxiliary:  # G must draw what D's class head calls the class it was asked for
-                loss_g = loss_g + self.tc.class_weight * self._class_term(fake_class_logits.float(), fake_labels)
+                loss_g = loss_g + self.tc.class_weight * F.cross_entropy(fake_class_logits.float(), fake_labels)
             if self.tc.mode_seeking:
                 half = b // 2
                 pixels = (fake[:half] - fake[half:2 * half]).float().abs().flatten(1).mean(1)
