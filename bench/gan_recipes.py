@@ -67,8 +67,11 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
                           [*CLASSES, "--class-head", "auxiliary", "--class-weight", "0.1"]),
     "mode-seeking": ("... + the mode-seeking term (weight 0.1): the recipe shipped before",
                      [*CLASSES, "--class-head", "auxiliary", "--class-weight", "0.1", "--mode-seeking", "0.1"]),
-    "shipped": ("... with DiffAugment's translation and cutout but not its colour: the shipped recipe",
-                [*SMALL_NO_COLOR, "--classes-from-latent", "--class-head", "auxiliary", "--class-weight", "0.1",
+    "no-colour": ("... with DiffAugment's translation and cutout but not its colour",
+                  [*SMALL_NO_COLOR, "--classes-from-latent", "--class-head", "auxiliary", "--class-weight", "0.1",
+                   "--mode-seeking", "0.1"]),
+    "shipped": ("... at class weight 0.05: the shipped MNIST recipe",
+                [*SMALL_NO_COLOR, "--classes-from-latent", "--class-head", "auxiliary", "--class-weight", "0.05",
                  "--mode-seeking", "0.1"]),
 }
 FLOOR_SEEDS = (0, 1, 2, 3, 4)

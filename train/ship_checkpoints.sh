@@ -27,7 +27,7 @@ run vae        fashion-mnist-vae-2    --dataset fashion-mnist --latent-dim 2 --e
 # z[:10]), the discriminator has an auxiliary class head trained on the real labels that G's images
 # must satisfy (weight 0.05 on MNIST's 8,000 digits, where 0.1 drew them too alike; 0.1 on
 # Fashion-MNIST, the weight measured there), and a mode-seeking term (weight 0.1) keeps each class varied.
-run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 60 --width 32 --batch-size 64 \
+run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 70 --width 32 --batch-size 64 \
                                       --lr 5e-4 --diffaugment translation,cutout --classes-from-latent \
                                       --class-head auxiliary --class-weight 0.05 --mode-seeking 0.1
 run gan        fashion-mnist-gan-32   --dataset fashion-mnist --latent-dim 32 --epochs 16 --width 32 --batch-size 64 \
