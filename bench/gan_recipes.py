@@ -46,10 +46,17 @@ from genlab.training import Dist, GANTask, build_parser, configs_from_args, seed
 
 RESULTS = REPO / "runs" / "gan-recipes"
 DA = "color,translation,cutout"
-SMALL = ["--width", "32", "--batch-size", "64", "--diffaugment", DA, "--lr", "5e-4"]
+
+
+def small(diffaugment: str) -> list[str]:
+    """train/gan.py arguments of the small networks (width 32, batch 64, lr 5e-4) with this DiffAugment policy."""
+    return ["--width", "32", "--batch-size", "64", "--diffaugment", diffaugment, "--lr", "5e-4"]
+
+
+SMALL = small(DA)
 CLASSES = [*SMALL, "--classes-from-latent"]
 # The shipped recipe leaves DiffAugment's colour out (genlab/augment.py says why).
-SMALL_NO_COLOR = ["--width", "32", "--batch-size", "64", "--diffaugment", "translation,cutout", "--lr", "5e-4"]
+NO_COLOUR = [*small("translation,cutout"), "--classes-from-latent", "--class-head", "auxiliary", "--mode-seeking", "0.1"]
 # name -> (what it adds, train/gan.py arguments); "dcgan" is the reference DCGAN, not genlab's GAN.
 RECIPES: dict[str, tuple[str, list[str]]] = {
     "dcgan": ("plain DCGAN (pytorch/examples layout at 28×28, batch 128, last weights)", []),
@@ -68,11 +75,8 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
     "mode-seeking": ("... + the mode-seeking term (weight 0.1): the recipe shipped before",
                      [*CLASSES, "--class-head", "auxiliary", "--class-weight", "0.1", "--mode-seeking", "0.1"]),
     "no-colour": ("... with DiffAugment's translation and cutout but not its colour",
-                  [*SMALL_NO_COLOR, "--classes-from-latent", "--class-head", "auxiliary", "--class-weight", "0.1",
-                   "--mode-seeking", "0.1"]),
-    "shipped": ("... at class weight 0.05: the shipped MNIST recipe",
-                [*SMALL_NO_COLOR, "--classes-from-latent", "--class-head", "auxiliary", "--class-weight", "0.05",
-                 "--mode-seeking", "0.1"]),
+                  [*NO_COLOUR, "--class-weight", "0.1"]),
+    "shipped": ("... at class weight 0.05: the shipped MNIST recipe", [*NO_COLOUR, "--class-weight", "0.05"]),
 }
 FLOOR_SEEDS = (0, 1, 2, 3, 4)
 CONFIDENT = 0.9
