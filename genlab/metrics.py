@@ -259,6 +259,32 @@ def _features(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int
     return torch.cat(feats), torch.cat(logits)
 
 
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values))
+
+
+@torch.no_grad()
+def _real_floor(classifier: torch.nn.Module, test_data: ImageData, n: int, seeds: Sequence[int],
+                first: tuple[torch.Tensor, torch.Tensor]) -> dict[str, list]:
+    """Real vs real for each seed: the first n // 2 vs the next n // 2 of a seeded shuffle of the
+    test set -> {"seeds", "frechet_distance", "precision", "recall"}, one value per seed. `first`
+    holds the (half, half) features of seeds[0]'s shuffle, already computed by the caller."""
+    half = n // 2
+    out: dict[str, list] = {"seeds": list(seeds), "frechet_distance": [], "precision": [], "recall": []}
+    for i, s in enumerate(seeds):
+        if i == 0:
+            a, b = first
+        else:
+            perm = torch.randperm(len(test_data), generator=torch.Generator().manual_seed(s))[:n]
+            feats, _ = _features(classifier, test_data.images[perm].to(_device_of(classifier)))
+            a, b = feats[:half], feats[half:2 * half]
+        p, r = precision_recall(b, a)
+        out["frechet_distance"].append(frechet_distance(a, b))
+        out["precision"].append(p)
+        out["recall"].append(r)
+    return out
+
+
 @torch.no_grad()
 def _decode_batched(model: torch.nn.Module, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     return torch.cat([model.decode(z[i:i + batch_size]) for i in range(0, len(z), batch_size)])
@@ -272,12 +298,16 @@ def _curve(history: list[dict[str, Any]], key: str) -> list[float]:
     return [float(h[key]) for h in history if isinstance(h.get(key), (int, float))]
 
 
+CONFIDENT = 0.9  # "named with confidence": the classifier's top probability is at least this
+
+
 def _distribution(logits: torch.Tensor, num_classes: int) -> dict[str, Any]:
     hist = class_histogram(logits, num_classes)
     return {
         "histogram": [round(v, 5) for v in hist.tolist()],
         "kl_to_uniform": kl_to_uniform(hist),
         "classes_covered": classes_covered(hist),
+        "confident": float((logits.float().softmax(1).amax(1) >= CONFIDENT).float().mean()),
     }
 
 
@@ -297,15 +327,18 @@ def compare_models(vae_ckpt: Checkpoint | str | Path, gan_ckpt: Checkpoint | str
                    num_samples: int = 2000, seed: int = 0, progress: ProgressFn | None = None,
                    iwae_images: int = 256, iwae_k: int = 64, encoder_images: int = 8,
                    inversion_steps: int = 200, inversion_restarts: int = 4,
-                   ppl_pairs: int = 256) -> dict[str, Any]:
+                   ppl_pairs: int = 256, floor_seeds: int = 5) -> dict[str, Any]:
     """Every number of the "VAE vs GAN" table, as a JSON-ready dict.
 
     Samples `num_samples` images from each model and takes as many real test images, then
     measures sharpness, latent smoothness (path length), training stability (from each
     history.json), likelihood (VAE only), the encoder (VAE one pass vs GAN inversion on
     `encoder_images` test images), mode collapse (class histograms) and realism (Fréchet
-    distance and precision/recall in classifier-feature space, with the floor between two
-    halves of the real set). `progress(fraction, description)` is called between stages.
+    distance and precision/recall in classifier-feature space against the second half of the
+    real set). The floor (real vs real: the two halves of a shuffled test set) varies a lot from
+    one shuffle to the next with a few thousand images, so it is the mean over `floor_seeds`
+    shuffles (seed, seed + 1, ...; the first is the one the models are measured against).
+    `progress(fraction, description)` is called between stages.
     """
     from genlab import latent  # imported here: the inversion code lives with the latent operations
 
@@ -346,8 +379,10 @@ def compare_models(vae_ckpt: Checkpoint | str | Path, gan_ckpt: Checkpoint | str
         m["sharpness"][key] = float(sharpness(imgs).mean())
         m["class_distribution"][key] = _distribution(logits[key], num_classes)
         if key == "real":
-            m["frechet_distance"]["real"] = frechet_distance(real_a, real_b)  # the floor
-            p, r = precision_recall(real_b, real_a)
+            m["floor"] = _real_floor(clf, test_data, n, [int(seed) + i for i in range(max(1, floor_seeds))],
+                                     first=(real_a, real_b))
+            m["frechet_distance"]["real"] = _mean(m["floor"]["frechet_distance"])
+            p, r = _mean(m["floor"]["precision"]), _mean(m["floor"]["recall"])
         else:
             m["frechet_distance"][key] = frechet_distance(feats[key][:half], real_b)
             p, r = precision_recall(real_b, feats[key][:half])
@@ -419,6 +454,12 @@ def _fmt(x: Any, digits: int = 3) -> str:
 TABLE_COLUMNS = ["Trade-off", "Measured as", "VAE", "GAN", "Real data"]
 
 
+def floor_splits(m: Mapping[str, Any]) -> str:
+    """How a comparison's floor was taken, in words (results written before the mean: one split)."""
+    seeds = m.get("floor", {}).get("seeds", [])
+    return f"half vs half, mean of {len(seeds)} shuffles" if len(seeds) > 1 else "half vs half"
+
+
 def comparison_rows(result: Mapping[str, Any]) -> list[list[str]]:
     """The lesson's table from a `compare_models` result: one row per trade-off, TABLE_COLUMNS."""
     m = result["metrics"]
@@ -446,7 +487,7 @@ def comparison_rows(result: Mapping[str, Any]) -> list[list[str]]:
          coverage("vae"), coverage("gan"), coverage("real")],
         ["Realism", "Fréchet distance in classifier features (lower = closer to real)",
          _fmt(m["frechet_distance"]["vae"]), _fmt(m["frechet_distance"]["gan"]),
-         f"{_fmt(m['frechet_distance']['real'])} (floor: half vs half)"],
+         f"{_fmt(m['frechet_distance']['real'])} (floor: {floor_splits(m)})"],
         ["Fidelity / diversity", "precision / recall, k=3 (higher = better)",
          f"{m['precision']['vae']:.2f} / {m['recall']['vae']:.2f}",
          f"{m['precision']['gan']:.2f} / {m['recall']['gan']:.2f}",

@@ -232,7 +232,14 @@ def test_compare_models_fills_every_row(tmp_path):
     assert m["stability"]["gan_loss_d"] > 0.3
     assert m["likelihood"]["vae_iwae_nll"] <= m["likelihood"]["vae_negative_elbo"] + 1.0
     assert m["encoder"]["images"] == 2 and m["encoder"]["gan_seconds"] > 0
+    # The floor is the mean over five shuffles; the first is the split the models are measured on.
+    floor = m["floor"]
+    assert floor["seeds"] == [0, 1, 2, 3, 4] and len(set(floor["frechet_distance"])) == 5
+    assert m["frechet_distance"]["real"] == pytest.approx(sum(floor["frechet_distance"]) / 5)
+    assert m["recall"]["real"] == pytest.approx(sum(floor["recall"]) / 5)
+    assert all(0.0 <= m["class_distribution"][k]["confident"] <= 1.0 for k in ("vae", "gan", "real"))
     rows = metrics.comparison_rows(result)
+    assert "mean of 5 shuffles" in rows[-2][4]
     assert [r[0] for r in rows] == ["Sharpness", "Latent smoothness", "Training stability", "Likelihood", "Encoder",
                                     "Mode collapse", "Realism", "Fidelity / diversity"]
     assert all(len(r) == len(metrics.TABLE_COLUMNS) for r in rows)

@@ -106,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(r[0]) for r in rows)
     for row in rows:
         print(f"{row[0]:<{width}}  VAE: {row[2]}  |  GAN: {row[3]}  |  real: {row[4]}")
+    m = result["metrics"]
+    floor = m["frechet_distance"]["real"]
+    for key in ("vae", "gan"):
+        cd = m["class_distribution"]
+        print(f"{key.upper()}: FD {m['frechet_distance'][key]:.2f} = {m['frechet_distance'][key] / floor:.1f}x the floor "
+              f"({floor:.2f}, {metrics.floor_splits(m)}), precision {m['precision'][key]:.3f}, "
+              f"recall {m['recall'][key]:.3f}, named with confidence >= {metrics.CONFIDENT} "
+              f"{cd[key]['confident']:.1%} (real {cd['real']['confident']:.1%})")
     print(f"Saved {out} ({result['seconds']:.0f} s)")
     return 0
 
