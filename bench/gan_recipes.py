@@ -57,6 +57,7 @@ SMALL = small(DA)
 CLASSES = [*SMALL, "--classes-from-latent"]
 # The shipped recipe leaves DiffAugment's colour out (genlab/augment.py says why).
 NO_COLOUR = [*small("translation,cutout"), "--classes-from-latent", "--class-head", "auxiliary", "--mode-seeking", "0.1"]
+PROJECTION = [*small("translation,cutout"), "--classes-from-latent", "--class-head", "projection", "--mode-seeking", "0.1"]
 # name -> (what it adds, train/gan.py arguments); "dcgan" is the reference DCGAN, not genlab's GAN.
 RECIPES: dict[str, tuple[str, list[str]]] = {
     "dcgan": ("plain DCGAN (pytorch/examples layout at 28×28, batch 128, last weights)", []),
@@ -77,9 +78,11 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
     "no-colour": ("... with DiffAugment's translation and cutout but not its colour",
                   [*NO_COLOUR, "--class-weight", "0.1"]),
     "shipped": ("... at class weight 0.05: the shipped MNIST recipe", [*NO_COLOUR, "--class-weight", "0.05"]),
+    "projection": ("no colour, the class read from z, the projection discriminator instead of the auxiliary "
+                   "class head, mode-seeking 0.1", [*PROJECTION]),
 }
 FLOOR_SEEDS = (0, 1, 2, 3, 4)
-CONFIDENT = 0.9
+CONFIDENT = metrics.CONFIDENT
 
 
 class Judge:
