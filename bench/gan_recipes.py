@@ -73,13 +73,13 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
     "classes-projection": ("... + the class read from z (argmax of z[:10]), projection D", CLASSES),
     "classes-auxiliary": ("... + the class read from z, auxiliary class head (weight 0.1) instead of the projection",
                           [*CLASSES, "--class-head", "auxiliary", "--class-weight", "0.1"]),
-    "mode-seeking": ("... + the mode-seeking term (weight 0.1): the recipe shipped before",
+    "mode-seeking": ("... + the mode-seeking term (weight 0.1): the recipe shipped two rounds ago",
                      [*CLASSES, "--class-head", "auxiliary", "--class-weight", "0.1", "--mode-seeking", "0.1"]),
     "no-colour": ("... with DiffAugment's translation and cutout but not its colour",
                   [*NO_COLOUR, "--class-weight", "0.1"]),
-    "shipped": ("... at class weight 0.05: the shipped MNIST recipe", [*NO_COLOUR, "--class-weight", "0.05"]),
+    "auxiliary-0.05": ("... at class weight 0.05 (mnist-gan-32 of the previous round)", [*NO_COLOUR, "--class-weight", "0.05"]),
     "projection": ("no colour, the class read from z, the projection discriminator instead of the auxiliary "
-                   "class head, mode-seeking 0.1", [*PROJECTION]),
+                   "class head, mode-seeking 0.1: the shipped recipe", PROJECTION),
 }
 FLOOR_SEEDS = (0, 1, 2, 3, 4)
 CONFIDENT = metrics.CONFIDENT

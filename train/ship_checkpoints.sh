@@ -26,13 +26,14 @@ run vae        fashion-mnist-vae-2    --dataset fashion-mnist --latent-dim 2 --e
 # through) and a learning rate of 5e-4; the class is read from the latent (the largest of z[:10]) and
 # the projection discriminator judges each image with that class (an auxiliary class head made each
 # class's images too alike: recall 0.50 against 0.70 on Fashion-MNIST), and a mode-seeking term
-# (weight 0.1) keeps each class varied.
+# (weight 0.1) keeps each class varied (0.2 and 0.3 gave more variety on Fashion-MNIST, recall 0.74 and
+# 0.77, but fewer clear garments: 71% and 68% named with confidence against 81% of real ones).
 run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 70 --width 32 --batch-size 64 \
                                       --lr 5e-4 --diffaugment translation,cutout --classes-from-latent \
                                       --class-head projection --mode-seeking 0.1
 run gan        fashion-mnist-gan-32   --dataset fashion-mnist --latent-dim 32 --epochs 16 --width 32 --batch-size 64 \
                                       --lr 5e-4 --diffaugment translation,cutout --classes-from-latent \
-                                      --class-head auxiliary --class-weight 0.1 --mode-seeking 0.1
+                                      --class-head projection --mode-seeking 0.1
 
 # For the lessons: VAEs at other KL weights (beta), and a GAN trained with a recipe that
 # collapses: no spectral norm, a high learning rate, ten generator steps per discriminator step,
