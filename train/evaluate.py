@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print(f"{row[0]:<{width}}  VAE: {row[2]}  |  GAN: {row[3]}  |  real: {row[4]}")
     m = result["metrics"]
-    floor = m["frechet_distance"]["real"]
+    floor = max(m["frechet_distance"]["real"], 1e-12)  # zero only for identical halves
     for key in ("vae", "gan"):
         cd = m["class_distribution"]
         print(f"{key.upper()}: FD {m['frechet_distance'][key]:.2f} = {m['frechet_distance'][key] / floor:.1f}x the floor "
