@@ -97,13 +97,11 @@ class Judge:
         self.real_b = self.real_feats[self.half:2 * self.half]
         self.real_confident = self.confident_share(real_logits)
         self.real_kl = metrics.kl_to_uniform(metrics.class_histogram(real_logits, classifier.config.num_classes))
-        self.floors = []
-        for seed in FLOOR_SEEDS:  # the two halves of differently shuffled test sets
-            perm = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:self.n]
-            f, _ = self.features(test.images[perm])
-            a, b = f[:self.half], f[self.half:2 * self.half]
-            p, r = metrics.precision_recall(b, a)
-            self.floors.append({"fd": metrics.frechet_distance(a, b), "precision": p, "recall": r})
+        # The two halves of differently shuffled test sets, as train/evaluate.py takes its floor.
+        floor = metrics.real_floor(classifier, test, self.n, FLOOR_SEEDS,
+                                   first=(self.real_feats[:self.half], self.real_b))
+        self.floors = [{"fd": fd, "precision": p, "recall": r}
+                       for fd, p, r in zip(floor["frechet_distance"], floor["precision"], floor["recall"])]
         self.floor = sum(f["fd"] for f in self.floors) / len(self.floors)
 
     @torch.no_grad()

@@ -264,7 +264,7 @@ def _mean(values: Sequence[float]) -> float:
 
 
 @torch.no_grad()
-def _real_floor(classifier: torch.nn.Module, test_data: ImageData, n: int, seeds: Sequence[int],
+def real_floor(classifier: torch.nn.Module, test_data: ImageData, n: int, seeds: Sequence[int],
                 first: tuple[torch.Tensor, torch.Tensor]) -> dict[str, list]:
     """Real vs real for each seed: the first n // 2 vs the next n // 2 of a seeded shuffle of the
     test set -> {"seeds", "frechet_distance", "precision", "recall"}, one value per seed. `first`
@@ -379,7 +379,7 @@ def compare_models(vae_ckpt: Checkpoint | str | Path, gan_ckpt: Checkpoint | str
         m["sharpness"][key] = float(sharpness(imgs).mean())
         m["class_distribution"][key] = _distribution(logits[key], num_classes)
         if key == "real":
-            m["floor"] = _real_floor(clf, test_data, n, [int(seed) + i for i in range(max(1, floor_seeds))],
+            m["floor"] = real_floor(clf, test_data, n, [int(seed) + i for i in range(max(1, floor_seeds))],
                                      first=(real_a, real_b))
             m["frechet_distance"]["real"] = _mean(m["floor"]["frechet_distance"])
             p, r = _mean(m["floor"]["precision"]), _mean(m["floor"]["recall"])
