@@ -82,7 +82,6 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
                    "class head, mode-seeking 0.1: the shipped recipe", PROJECTION),
 }
 FLOOR_SEEDS = (0, 1, 2, 3, 4)
-CONFIDENT = metrics.CONFIDENT
 
 
 class Judge:
@@ -95,7 +94,7 @@ class Judge:
         perm = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:self.n]
         self.real_feats, real_logits = self.features(test.images[perm])
         self.real_b = self.real_feats[self.half:2 * self.half]
-        self.real_confident = self.confident_share(real_logits)
+        self.real_confident = metrics.confident_share(real_logits)
         self.real_kl = metrics.kl_to_uniform(metrics.class_histogram(real_logits, classifier.config.num_classes))
         # The two halves of differently shuffled test sets, as train/evaluate.py takes its floor.
         floor = metrics.real_floor(classifier, test, self.n, FLOOR_SEEDS,
@@ -109,10 +108,6 @@ class Judge:
         feats = torch.cat([self.clf.features(x) for x in images.split(500)])
         return feats, self.clf.head(feats)
 
-    @staticmethod
-    def confident_share(logits: torch.Tensor) -> float:
-        return float((logits.softmax(1).amax(1) >= CONFIDENT).float().mean())
-
     def score(self, images: torch.Tensor) -> dict[str, float]:
         """images (N >= 2 * half, C, H, W) in [0, 1] -> the numbers of one table row."""
         feats, logits = self.features(images)
@@ -121,7 +116,7 @@ class Judge:
         fd = metrics.frechet_distance(fake, self.real_b)
         hist = metrics.class_histogram(logits, self.clf.config.num_classes)
         return {"fd": fd, "fd_over_floor": fd / self.floor, "precision": precision, "recall": recall,
-                "kl": metrics.kl_to_uniform(hist), "confident": self.confident_share(logits)}
+                "kl": metrics.kl_to_uniform(hist), "confident": metrics.confident_share(logits)}
 
 
 @torch.no_grad()

@@ -265,7 +265,7 @@ def _mean(values: Sequence[float]) -> float:
 
 @torch.no_grad()
 def real_floor(classifier: torch.nn.Module, test_data: ImageData, n: int, seeds: Sequence[int],
-                first: tuple[torch.Tensor, torch.Tensor]) -> dict[str, list]:
+               first: tuple[torch.Tensor, torch.Tensor]) -> dict[str, list]:
     """Real vs real for each seed: the first n // 2 vs the next n // 2 of a seeded shuffle of the
     test set -> {"seeds", "frechet_distance", "precision", "recall"}, one value per seed. `first`
     holds the (half, half) features of seeds[0]'s shuffle, already computed by the caller."""
@@ -301,13 +301,18 @@ def _curve(history: list[dict[str, Any]], key: str) -> list[float]:
 CONFIDENT = 0.9  # "named with confidence": the classifier's top probability is at least this
 
 
+def confident_share(logits: torch.Tensor) -> float:
+    """logits (N, K) -> the share of the N images whose top class probability is >= CONFIDENT."""
+    return float((logits.float().softmax(1).amax(1) >= CONFIDENT).float().mean())
+
+
 def _distribution(logits: torch.Tensor, num_classes: int) -> dict[str, Any]:
     hist = class_histogram(logits, num_classes)
     return {
         "histogram": [round(v, 5) for v in hist.tolist()],
         "kl_to_uniform": kl_to_uniform(hist),
         "classes_covered": classes_covered(hist),
-        "confident": float((logits.float().softmax(1).amax(1) >= CONFIDENT).float().mean()),
+        "confident": confident_share(logits),
     }
 
 

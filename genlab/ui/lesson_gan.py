@@ -44,7 +44,8 @@ classes. The VAE cannot do this, because it must reconstruct every training imag
 The stable GANs shipped here are helped: each reads its class from z (the largest of z0–z9) and
 its discriminator judges each image together with that class (a *projection* discriminator: is
 this a real image *of this class*?), so no class can go missing, and a *mode-seeking* term rewards
-different images for different z within a class, where collapse would otherwise start. The collapsed GAN has none of these aids.
+different images for different z within a class, where collapse would otherwise start.
+The collapsed GAN has none of these aids.
 """
 
 LESSON_INVERSION = """
