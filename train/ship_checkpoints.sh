@@ -30,8 +30,7 @@ run vae        fashion-mnist-vae-2    --dataset fashion-mnist --latent-dim 2 --e
 # 0.77, but fewer clear garments: 71% and 68% named with confidence against 81% of real ones).
 # Fashion-MNIST's generator is wider (48 channels; the discriminator stays at 32), which gave its
 # samples more variety: at 16 epochs it covered more of the test set (recall 0.77 against 0.70) at
-# nearly the same precision (0.87 against 0.89). An epoch takes about 2.1 minutes on this machine's
-# 2 cores, so 24 epochs about 51 minutes.
+# nearly the same precision (0.87 against 0.89). This line took 55.1 minutes on this machine's 2 cores.
 run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 70 --width 32 --batch-size 64 \
                                       --lr 5e-4 --diffaugment translation,cutout --classes-from-latent \
                                       --class-head projection --mode-seeking 0.1
