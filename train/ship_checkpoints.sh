@@ -30,8 +30,8 @@ run vae        fashion-mnist-vae-2    --dataset fashion-mnist --latent-dim 2 --e
 # 0.77, but fewer clear garments: 71% and 68% named with confidence against 81% of real ones).
 # Fashion-MNIST's generator is wider (64 channels; the discriminator stays at 32), which gave its
 # samples more variety: it covers more of the test set (recall 0.81 against 0.76 at width 48, both
-# 24 epochs, and 0.70 at width 32, 16 epochs) at the same precision (0.87). Run again alone on this
-# machine's 2 cores, its epochs took 104-131 s (mean 118 s: 24 epochs about 47 min of training).
+# 24 epochs, and 0.70 at width 32, 16 epochs) at the same precision (0.87). Run again on this
+# machine's 2 cores, this line took 56.7 min end to end (epochs 104-148 s alone, the first two slower).
 run gan        mnist-gan-32           --dataset mnist --latent-dim 32 --epochs 70 --width 32 --batch-size 64 \
                                       --lr 5e-4 --diffaugment translation,cutout --classes-from-latent \
                                       --class-head projection --mode-seeking 0.1
