@@ -125,6 +125,8 @@ def save_checkpoint(model: nn.Module, folder: str | os.PathLike, kind: str, *, d
         "genlab_version": code_version(),
         **(extra or {}),
     }
+    if kind == "latent-diffusion":  # a prior over a VAE's latent: which VAE (a folder beside this one)
+        info["vae"] = model.config.vae
     atomic_write_json(folder / CONFIG_NAME, info)
     return folder
 
@@ -204,7 +206,24 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
     check_state_dict(model, state, folder.name)
     model.load_state_dict(state)
     model.to(device).eval().requires_grad_(False)
+    if kind == "latent-diffusion":
+        try:
+            model.attach_vae(_load_prior_vae(folder, model.config.vae, device))
+        except ValueError as e:
+            raise CheckpointError(f"{folder.name}: {e}") from e
     return Checkpoint(folder.name, kind, model, folder, info.get("dataset", ""), info)
+
+
+def _load_prior_vae(folder: Path, vae_name: str, device: str | torch.device) -> nn.Module:
+    """The VAE a latent-diffusion prior in `folder` belongs to: the folder `vae_name` beside it."""
+    vae_folder = folder.parent / vae_name
+    if not vae_name or not (vae_folder / CONFIG_NAME).is_file():
+        raise CheckpointError(f"{folder.name}: this latent diffusion prior needs its VAE checkpoint "
+                              f"{vae_name!r} in a folder beside it ({vae_folder}).")
+    vae = load_checkpoint(vae_folder, device)
+    if vae.kind != "vae":
+        raise CheckpointError(f"{folder.name}: {vae_name} is a {vae.kind}, not the VAE this prior needs.")
+    return vae.model
 
 
 def list_checkpoints(root: str | os.PathLike = DEFAULT_CHECKPOINT_DIR, kind: str | None = None,

@@ -539,3 +539,93 @@ def choose_models(infos: Mapping[str, Mapping[str, Any]], dataset: str) -> dict[
     classifiers = of("classifier")
     return {"vae": vaes[0] if vaes else None, "gan": gans[0] if gans else None,
             "classifier": classifiers[0] if classifiers else None}
+
+
+# --------------------------------------------------------------------------- any sampler
+
+
+SamplerFn = Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> images (n, C, H, W) in [0, 1]
+
+
+def checkpoint_sampler(c: Checkpoint, steps: int | None = None, batch_size: int = 250) -> SamplerFn:
+    """A checkpoint as a sampler: (n, generator) -> n images in [0, 1], on the CPU's noise.
+
+    VAE and unconditional GAN: decode z ~ N(0, I); latent diffusion: its prior's ODE then the VAE
+    (`steps` Heun steps, default the config's); diffusion: `genlab.models.diffusion.sample`.
+    """
+    model = c.model
+    device = _device_of(model)
+    if c.kind == "diffusion":
+        from genlab.models.diffusion import sample
+
+        return lambda n, g: torch.cat([sample(model, min(batch_size, n - i), steps, g, device)
+                                       for i in range(0, n, batch_size)])
+    if c.kind == "latent-diffusion":
+        return lambda n, g: torch.cat([model.decode(torch.randn((min(batch_size, n - i), model.latent_dim),
+                                                                generator=g).to(device), steps)
+                                       for i in range(0, n, batch_size)])
+    if c.kind in ("vae", "gan") and not getattr(c.config, "needs_labels", False):
+        return lambda n, g: _decode_batched(model, torch.randn((n, model.latent_dim), generator=g).to(device))
+    raise ValueError(f"{c.name} ({c.kind}) cannot be sampled unconditionally.")
+
+
+@torch.no_grad()
+def sampler_quality(sampler: SamplerFn, classifier: torch.nn.Module, test_data: ImageData,
+                    num_samples: int = 2000, seed: int = 0, floor_seeds: int = 5,
+                    floor: Mapping[str, Any] | None = None, timing_images: int = 8) -> dict[str, Any]:
+    """The realism numbers of `compare_models` for any sampler, against the same real images.
+
+    The real set is the seeded shuffle of the test set that compare_models uses (same seed: same
+    images), the samples' first half is measured against the real second half. Returns
+    {"frechet_distance", "precision", "recall", "sharpness", "class_distribution", "floor"
+    (real vs real, as compare_models; pass `floor` to reuse one), "fd_over_floor",
+    "ms_per_sample" (one image at a time, `timing_images` of them, on the current threads)}.
+    """
+    device = _device_of(classifier)
+    n = min(num_samples, len(test_data))
+    g = torch.Generator().manual_seed(int(seed))
+    real = test_data.images[torch.randperm(len(test_data), generator=g)[:n]].to(device)
+    half = n // 2
+    real_feats, real_logits = _features(classifier, real)
+    real_a, real_b = real_feats[:half], real_feats[half:2 * half]
+    if floor is None:
+        fl = real_floor(classifier, test_data, n, [int(seed) + i for i in range(max(1, floor_seeds))],
+                        first=(real_a, real_b))
+        floor = {"frechet_distance": _mean(fl["frechet_distance"]), "precision": _mean(fl["precision"]),
+                 "recall": _mean(fl["recall"]), "splits": fl["frechet_distance"],
+                 "confident": confident_share(real_logits)}
+    t0 = time.perf_counter()
+    images = sampler(num_samples, torch.Generator().manual_seed(int(seed) + 1)).to(device)
+    batch_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tg = torch.Generator().manual_seed(int(seed) + 2)
+    for _ in range(timing_images):
+        sampler(1, tg)
+    ms = 1000 * (time.perf_counter() - t0) / max(1, timing_images)
+    feats, logits = _features(classifier, images)
+    fd = frechet_distance(feats[:half], real_b)
+    p, r = precision_recall(real_b, feats[:half])
+    return {
+        "frechet_distance": fd, "fd_over_floor": fd / max(float(floor["frechet_distance"]), 1e-12),
+        "precision": p, "recall": r, "sharpness": float(sharpness(images).mean()),
+        "class_distribution": _distribution(logits, classifier.config.num_classes),
+        "floor": dict(floor), "ms_per_sample": ms, "batch_ms_per_sample": 1000 * batch_seconds / num_samples,
+        "num_samples": num_samples, "real_images": n, "seed": seed,
+    }
+
+
+@torch.no_grad()
+def reconstruction_quality(vae: torch.nn.Module, classifier: torch.nn.Module, test_data: ImageData,
+                           num_samples: int = 2000, seed: int = 0, floor: Mapping[str, Any] | None = None,
+                           floor_seeds: int = 5) -> dict[str, Any]:
+    """A VAE's reconstruction limit: `sampler_quality` numbers of decode(mu(x)) for the real test
+    images of the first half (the ones samples replace), measured against the second half."""
+    device = _device_of(classifier)
+    n = min(num_samples, len(test_data))
+    g = torch.Generator().manual_seed(int(seed))
+    real = test_data.images[torch.randperm(len(test_data), generator=g)[:n]]
+    first = real[:n // 2].to(_device_of(vae))
+    recon = torch.cat([vae.decode(vae.encode(first[i:i + 500])[0]) for i in range(0, len(first), 500)]).to(device)
+    recon = torch.cat([recon, recon])[:num_samples]  # the first half is what is measured
+    return sampler_quality(lambda k, gen: recon[:k], classifier, test_data, num_samples, seed,
+                           floor_seeds, floor, timing_images=0)

@@ -44,7 +44,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gan", default=None, help="GAN checkpoint name")
     p.add_argument("--classifier", default=None, help="classifier checkpoint name")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--also", action="append", default=[], metavar="NAME",
+                   help="also measure this checkpoint's samples (diffusion, latent-diffusion, VAE or GAN) "
+                        "against the same real images and floor: FD, precision, recall, classes, ms per "
+                        "sample (repeatable; results under 'also' in the JSON)")
+    p.add_argument("--only-also", action="store_true",
+                   help="measure only the --also checkpoints (no VAE-vs-GAN comparison); the JSON goes to "
+                        "<checkpoints>/<dataset>-samplers.json unless --out says otherwise")
+    p.add_argument("--reconstructions", action="store_true",
+                   help="for each VAE given with --also, measure its reconstructions of real test images too "
+                        "(the limit a prior over its latent can reach)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="sampling steps of the diffusion models (default: each checkpoint's sample_steps)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
     return p.parse_args(argv)
+
+
+def measure_also(args: argparse.Namespace, root: Path, folders: dict, infos: dict, clf, test,
+                 progress_disabled: bool) -> dict:
+    """The --also checkpoints' realism numbers, each against the same real images and floor."""
+    out: dict = {}
+    floor = None
+    for name in tqdm(args.also, desc="Sampling the --also models", disable=progress_disabled):
+        if name not in folders:
+            raise CheckpointError(f"There is no checkpoint called {name!r} in {root}.")
+        c = load_checkpoint(folders[name], args.device)
+        sampler = metrics.checkpoint_sampler(c, steps=args.steps)
+        entry = metrics.sampler_quality(sampler, clf, test, args.num_samples, args.seed, floor=floor)
+        entry["kind"] = c.kind
+        if c.kind in ("diffusion", "latent-diffusion"):
+            entry["steps"] = args.steps or c.config.sample_steps
+        floor = entry["floor"]
+        out[name] = entry
+        if args.reconstructions and c.kind == "vae":
+            rec = metrics.reconstruction_quality(c.model, clf, test, args.num_samples, args.seed, floor=floor)
+            rec["kind"] = "vae reconstructions"
+            out[f"{name} reconstructions"] = rec
+    return out
 
 
 def evaluate(args: argparse.Namespace) -> tuple[Path, dict]:
@@ -55,6 +91,8 @@ def evaluate(args: argparse.Namespace) -> tuple[Path, dict]:
     chosen = metrics.choose_models(infos, args.dataset)
     chosen.update({k: v for k, v in (("vae", args.vae), ("gan", args.gan), ("classifier", args.classifier)) if v})
     for kind, name in chosen.items():
+        if args.only_also and kind != "classifier":
+            continue
         if name is None:
             raise CheckpointError(
                 f"There is no {kind} for {args.dataset!r} in {root}; train one first "
@@ -62,6 +100,16 @@ def evaluate(args: argparse.Namespace) -> tuple[Path, dict]:
             )
         if name not in folders:
             raise CheckpointError(f"There is no checkpoint called {name!r} in {root}.")
+    if args.only_also:
+        clf = load_checkpoint(folders[chosen["classifier"]], args.device).model
+        test = load_dataset(args.dataset, "test", args.data_dir, clf.config.image_size, clf.config.channels)
+        result = {"dataset": args.dataset, "classifier": chosen["classifier"], "num_samples": args.num_samples,
+                  "seed": args.seed,
+                  "also": measure_also(args, root, folders, infos, clf, test, args.no_progress)}
+        out = Path(args.out) if args.out else root / f"{args.dataset}-samplers.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out, result)
+        return out, result
     loaded = {kind: load_checkpoint(folders[name], args.device) for kind, name in chosen.items()}
     clf = loaded["classifier"].model
     test = load_dataset(args.dataset, "test", args.data_dir, clf.config.image_size, clf.config.channels)
@@ -89,19 +137,42 @@ def evaluate(args: argparse.Namespace) -> tuple[Path, dict]:
         result["gan_class_histograms"][name] = metrics.class_distribution(
             gan.model, clf, num_samples=args.num_samples, seed=args.seed)
 
+    if args.also:
+        result["also"] = measure_also(args, root, folders, infos, clf, test, args.no_progress)
     out = Path(args.out) if args.out else metrics.comparison_path(root, args.dataset)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, result)
     return out, result
 
 
+def print_also(also: dict) -> None:
+    for name, e in also.items():
+        cd, fl = e["class_distribution"], e["floor"]
+        steps = f", {e['steps']} steps" if "steps" in e else ""
+        print(f"{name} ({e['kind']}{steps}): FD {e['frechet_distance']:.2f} = {e['fd_over_floor']:.2f}x the floor "
+              f"({fl['frechet_distance']:.2f}), precision {e['precision']:.3f}, recall {e['recall']:.3f}, "
+              f"named with confidence >= {metrics.CONFIDENT} {cd['confident']:.1%} (real {fl['confident']:.1%}), "
+              f"class KL to uniform {cd['kl_to_uniform']:.4f}, {e['ms_per_sample']:.1f} ms per sample alone "
+              f"({e['batch_ms_per_sample']:.1f} ms in batches)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     try:
         out, result = evaluate(args)
     except (CheckpointError, DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if args.only_also:
+        print_also(result["also"])
+        print(f"Saved {out}")
+        return 0
+    if "also" in result:
+        print_also(result["also"])
     rows = metrics.comparison_rows(result)
     width = max(len(r[0]) for r in rows)
     for row in rows:

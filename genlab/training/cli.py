@@ -15,7 +15,7 @@ from genlab import checkpoints as ckpt
 from genlab.augment import parse_policy
 from genlab.data import DataError
 from genlab.models import MODEL_KINDS
-from genlab.training.config import TrainConfig, TrainingDiverged
+from genlab.training.config import STATE_NAME, TrainConfig, TrainingDiverged
 from genlab.training.loop import train
 
 
@@ -23,14 +23,18 @@ DEFAULTS = {
     "vae": {"lr": 1e-3, "epochs": 20, "latent_dim": 16},
     "gan": {"lr": 2e-4, "epochs": 20, "latent_dim": 32},
     "classifier": {"lr": 2e-3, "epochs": 12, "latent_dim": None},
+    "diffusion": {"lr": 1e-3, "epochs": 25, "latent_dim": None},
+    "latent-diffusion": {"lr": 1e-3, "epochs": 100, "latent_dim": None},
 }
+TITLES = {"classifier": "classifier", "diffusion": "diffusion model (flow matching)",
+          "latent-diffusion": "latent diffusion prior for a VAE"}
 
 
 def build_parser(kind: str) -> argparse.ArgumentParser:
     dflt = DEFAULTS[kind]
     p = argparse.ArgumentParser(
         prog=f"train/{kind}.py",
-        description=f"Train a {kind.upper() if kind != 'classifier' else 'classifier'} and write a "
+        description=f"Train a {TITLES.get(kind, kind.upper())} and write a "
                     f"checkpoint folder (config.json + model.safetensors) that the app lists.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -100,7 +104,55 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
                        help="3x3 convolutions per resolution in both networks (0: plain DCGAN layout)")
     if kind == "classifier":
         p.add_argument("--width", type=int, default=32)
+    if kind in ("diffusion", "latent-diffusion"):
+        p.add_argument("--ema-decay", type=float, default=0.999,
+                       help="decay of the moving average of the weights that is shipped (0: the last weights)")
+        p.add_argument("--time-dim", type=int, default=None, help="width of the time embedding")
+        p.add_argument("--sample-steps", type=int, default=None,
+                       help="default Heun steps of the sampler (the epoch grids use it too)")
+    if kind == "diffusion":
+        p.add_argument("--base-width", type=int, default=32, help="U-Net channels at full resolution")
+        p.add_argument("--channel-mults", default="1,2,2",
+                       help="comma-separated width multipliers, one per resolution level")
+        p.add_argument("--blocks-per-level", type=int, default=1)
+        p.add_argument("--no-attention", action="store_true", help="no self-attention at the lowest resolution")
+        p.add_argument("--conditional", action="store_true",
+                       help="class-conditional with a 'no class' token (classifier-free guidance); "
+                            "unconditional sampling still works")
+        p.add_argument("--dropout", type=float, default=0.0)
+    if kind == "latent-diffusion":
+        p.add_argument("--vae", required=True, metavar="FOLDER",
+                       help="the VAE checkpoint folder whose latent codes the prior learns; the prior's "
+                            "folder must sit beside it (default --out: <vae>-latent-diffusion next to it)")
+        p.add_argument("--width", type=int, default=256, help="width of the residual MLP")
+        p.add_argument("--depth", type=int, default=4, help="residual MLP blocks")
+        p.add_argument("--latent-noise", type=float, default=0.0,
+                       help="train on mu + NOISE * sigma * eps instead of the posterior means mu")
     return p
+
+
+def _latent_config(args: argparse.Namespace, config_cls: Any) -> tuple[Any, str, str]:
+    """A latent prior's config (with its VAE's code statistics), the VAE's dataset and folder name."""
+    from genlab.data import load_dataset
+
+    vae_folder = Path(args.vae)
+    if not (vae_folder / ckpt.CONFIG_NAME).is_file() and (ckpt.DEFAULT_CHECKPOINT_DIR / args.vae).is_dir():
+        vae_folder = ckpt.DEFAULT_CHECKPOINT_DIR / args.vae
+    vae = ckpt.load_checkpoint(vae_folder)
+    if vae.kind != "vae":
+        raise ValueError(f"--vae {args.vae}: {vae.name} is a {vae.kind}, not a VAE.")
+    vc = vae.config
+    data = load_dataset(args.dataset, "train", args.data_dir, vc.image_size, vc.channels, args.download, args.seed)
+    images = data.images[:args.limit] if args.limit else data.images
+    with torch.no_grad():
+        mu = torch.cat([vae.model.encode(images[i:i + 1000])[0] for i in range(0, len(images), 1000)])
+    mc = config_cls(vae=vae_folder.resolve().name, latent_dim=vc.latent_dim, image_size=vc.image_size,
+                    channels=vc.channels, width=args.width, depth=args.depth,
+                    time_dim=args.time_dim or 64, sample_steps=args.sample_steps or 20,
+                    latent_mean=[round(float(v), 6) for v in mu.mean(0)],
+                    latent_std=[round(float(v), 6) for v in mu.std(0).clamp_min(1e-3)],
+                    latent_noise=args.latent_noise)
+    return mc, vae.dataset, vae_folder
 
 
 def _is_image_folder(dataset: str) -> bool:
@@ -125,11 +177,24 @@ def configs_from_args(kind: str, args: argparse.Namespace) -> tuple[Any, TrainCo
                         num_classes=10 if args.conditional or args.classes_from_latent else 0,
                         classes_from_latent=args.classes_from_latent, class_head=args.class_head,
                         refine_convs=args.refine_convs, minibatch_std=args.minibatch_std)
+    elif kind == "diffusion":
+        mults = tuple(int(m) for m in str(args.channel_mults).split(",") if m.strip())
+        mc = config_cls(image_size=image_size, channels=channels, base_width=args.base_width, channel_mults=mults,
+                        blocks_per_level=args.blocks_per_level, time_dim=args.time_dim or 128,
+                        attention=not args.no_attention, num_classes=10 if args.conditional else 0,
+                        dropout=args.dropout, sample_steps=args.sample_steps or 10)
+    elif kind == "latent-diffusion":
+        mc = None  # below: it needs the VAE and the data
     else:
         mc = config_cls(image_size=image_size, channels=channels, width=args.width)
     name = Path(args.dataset).name if folder else args.dataset.lower()
     suffix = f"-{args.latent_dim}" if kind in ("vae", "gan") else ""
     out = args.out or str(ckpt.DEFAULT_CHECKPOINT_DIR / f"{name}-{kind}{suffix}")
+    if kind == "latent-diffusion":
+        resuming = args.resume and args.out and (Path(args.out) / STATE_NAME).is_file()
+        mc, _, vae_folder = _latent_config(args, config_cls) if not resuming else (
+            MODEL_KINDS[kind][1](vae=Path(args.vae).name), None, Path(args.vae))
+        out = args.out or str(vae_folder.parent / f"{vae_folder.name}-latent-diffusion")
     tc = TrainConfig(
         dataset=args.dataset, data_dir=args.data_dir, download=args.download, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed,

@@ -13,6 +13,9 @@ from torch import nn
 
 from genlab.augment import diff_augment
 from genlab.data import ImageData
+from genlab.models.diffusion import (
+    DiffusionUNet, LatentDiffusion, flow_matching_loss, generate, draw_noise,
+)
 from genlab.models.gan import GAN, discriminator_loss, generator_loss, recalibrate_batchnorm
 from genlab.models.vae import VAE, kl_to_standard_normal, negative_elbo_terms
 from genlab.training.config import TrainConfig, autocast, randn
@@ -325,4 +328,158 @@ class ClassifierTask(Task):
         return {"test_accuracy": correct / len(test), "test_loss": loss / len(test)}
 
 
-TASKS: dict[str, type[Task]] = {"vae": VAETask, "gan": GANTask, "classifier": ClassifierTask}
+class _EMAMixin:
+    """A moving average of the trained model's weights, which is what the checkpoint ships
+    (as for the GAN's generator): diffusion samples from the average are much cleaner."""
+
+    def _init_ema(self) -> None:
+        self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
+        self.ema_updates = torch.zeros((), dtype=torch.int64)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        self.ema_updates += 1
+        n = float(self.ema_updates)
+        decay = min(self.tc.ema_decay, (1.0 + n) / (10.0 + n))  # a short window at first
+        for p_ema, p in zip(self.ema.parameters(), self.model.parameters()):
+            p_ema.lerp_(p, 1.0 - decay)
+        for b_ema, b in zip(self.ema.buffers(), self.model.buffers()):
+            b_ema.copy_(b)
+
+    def extra_state(self):
+        state = {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
+        state["ema_updates"] = self.ema_updates
+        return state
+
+    def load_extra_state(self, tensors):
+        if "ema_updates" in tensors:
+            self.ema.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
+            self.ema_updates = tensors["ema_updates"].clone()
+        else:
+            self.ema.load_state_dict(self.model.state_dict())
+
+    def public_model(self):
+        return self.ema if self.tc.ema_decay > 0 else self.model
+
+
+class DiffusionTask(_EMAMixin, Task):
+    """A pixel-space flow-matching U-Net (genlab.models.diffusion): one step is one velocity loss."""
+
+    kind = "diffusion"
+
+    def optimizers(self):
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr)
+        self._init_ema()
+        return {"model": self.opt}
+
+    def wrap(self):
+        self.forward = ddp(self.model, self.device) if self.d.world_size > 1 else self.model
+
+    def step(self, x, y, g):
+        labels = y if self.model.config.num_classes else None
+        with self.amp():
+            loss = flow_matching_loss(self.forward_model(), x, g, labels)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        self._update_ema()
+        return {"loss": loss.detach(), "grad_norm": grad_norm.detach()}
+
+    def forward_model(self) -> nn.Module:
+        """The module the loss calls: the DDP wrapper (with the bare model's config) or the model."""
+        if self.forward is self.model:
+            return self.model
+        self.forward.config = self.model.config
+        return self.forward
+
+    @torch.no_grad()
+    def evaluate(self, test):
+        """The flow-matching loss of the moving average on (up to 1,000) test images, fixed noise and times."""
+        model = self.public_model()
+        model.eval()
+        g = torch.Generator().manual_seed(1234)
+        n = min(len(test), 1000)
+        total = 0.0
+        for i in _batches(n, 250):
+            x = test.images[i:min(i + 250, n)].to(self.device)
+            total += float(flow_matching_loss(model, x, g)) * len(x)
+        return {"test_loss": total / n}
+
+    @torch.no_grad()
+    def samples(self):
+        c = self.model.config
+        noise = draw_noise((64, c.channels, c.image_size, c.image_size), torch.Generator().manual_seed(0))
+        return generate(self.public_model(), noise.to(self.device), c.sample_steps)
+
+
+def _resolve_vae_folder(name: str, out: str):
+    """The VAE checkpoint a latent prior belongs to: beside the prior's folder, else in checkpoints/."""
+    from pathlib import Path
+
+    from genlab.checkpoints import DEFAULT_CHECKPOINT_DIR
+
+    for root in (Path(out).resolve().parent, DEFAULT_CHECKPOINT_DIR):
+        if (root / name / "config.json").is_file():
+            return root / name
+    raise ValueError(f"The VAE checkpoint {name!r} that this latent prior belongs to is not beside "
+                     f"{out} nor in {DEFAULT_CHECKPOINT_DIR}.")
+
+
+class LatentDiffusionTask(_EMAMixin, Task):
+    """A flow-matching prior over a VAE's latent codes: the images of a batch are encoded by the
+    (frozen) VAE, and one step is one velocity loss on their codes."""
+
+    kind = "latent-diffusion"
+
+    def optimizers(self):
+        from genlab.checkpoints import load_checkpoint
+
+        vae = load_checkpoint(_resolve_vae_folder(self.model.config.vae, self.tc.out), self.device)
+        if vae.kind != "vae":
+            raise ValueError(f"{vae.name} is a {vae.kind}, not a VAE.")
+        self.vae = vae.model
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr)
+        self._init_ema()
+        self.ema.attach_vae(self.vae)
+        return {"model": self.opt}
+
+    def wrap(self):
+        self.forward = self.model
+
+    @torch.no_grad()
+    def _codes(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        mu, logvar = self.vae.encode(x)
+        noise = self.model.config.latent_noise
+        if noise:
+            mu = mu + noise * torch.exp(0.5 * logvar) * draw_noise(tuple(mu.shape), g, mu.device)
+        return mu
+
+    def step(self, x, y, g):
+        loss = self.model.loss(self._codes(x, g), g)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self._update_ema()
+        return {"loss": loss.detach()}
+
+    @torch.no_grad()
+    def evaluate(self, test):
+        g = torch.Generator().manual_seed(1234)
+        model = self.public_model().eval()
+        total = 0.0
+        for i in _batches(len(test), 500):
+            x = test.images[i:i + 500].to(self.device)
+            total += float(model.loss(self._codes(x, g), g)) * len(x)
+        return {"test_loss": total / len(test)}
+
+    @torch.no_grad()
+    def samples(self):
+        noise = draw_noise((64, self.model.config.latent_dim), torch.Generator().manual_seed(0), self.device)
+        model = self.public_model()
+        model.attach_vae(self.vae)
+        return model.decode(noise)
+
+
+TASKS: dict[str, type[Task]] = {"vae": VAETask, "gan": GANTask, "classifier": ClassifierTask,
+                                "diffusion": DiffusionTask, "latent-diffusion": LatentDiffusionTask}
