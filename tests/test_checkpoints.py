@@ -113,8 +113,8 @@ def test_missing_config(good):
 
 def test_unknown_kind(good):
     info = json.loads((good / CONFIG_NAME).read_text())
-    (good / CONFIG_NAME).write_text(json.dumps({**info, "kind": "diffusion"}))
-    with pytest.raises(CheckpointError, match="kind 'diffusion'; expected one of"):
+    (good / CONFIG_NAME).write_text(json.dumps({**info, "kind": "autoregressive"}))
+    with pytest.raises(CheckpointError, match="kind 'autoregressive'; expected one of"):
         load_checkpoint(good)
 
 

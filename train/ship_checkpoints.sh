@@ -48,3 +48,13 @@ run vae        mnist-vae-beta-0.5     --dataset mnist --latent-dim 16 --epochs 3
 run vae        mnist-vae-beta-4       --dataset mnist --latent-dim 16 --epochs 30 --beta 4
 run gan        mnist-gan-collapsed    --dataset mnist --latent-dim 32 --epochs 3 --no-spectral-norm --lr 2e-3 \
                                       --generator-steps 10 --ema-decay 0 --limit 4000 --refine-convs 0
+
+# Diffusion (issue 27), flow matching (rectified flow) in genlab/models/diffusion.py: a small U-Net
+# over pixels (widths 32/64/64 at 28/14/7 pixels, one residual block a level, attention at 7x7),
+# batch 64, lr 1e-3 with the cosine schedule, the moving average of the weights shipped, sampled
+# with 10 Heun steps. One thread each (as measured for the README), resumable epoch by epoch.
+run diffusion  mnist-diffusion        --dataset mnist --epochs 25 --batch-size 64 --lr 1e-3 --threads 1
+# A latent prior for each 16-d VAE: a residual MLP over the VAE's posterior means (its folder sits
+# beside the VAE's; it needs that VAE to load).
+run latent_diffusion mnist-vae-16-latent-diffusion --dataset mnist --vae checkpoints/mnist-vae-16 \
+                                      --epochs 100 --batch-size 256 --threads 1
