@@ -547,22 +547,24 @@ def choose_models(infos: Mapping[str, Mapping[str, Any]], dataset: str) -> dict[
 SamplerFn = Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> images (n, C, H, W) in [0, 1]
 
 
-def checkpoint_sampler(c: Checkpoint, steps: int | None = None, batch_size: int = 250) -> SamplerFn:
+def checkpoint_sampler(c: Checkpoint, steps: int | None = None, batch_size: int = 250,
+                       temperature: float = 1.0) -> SamplerFn:
     """A checkpoint as a sampler: (n, generator) -> n images in [0, 1], on the CPU's noise.
 
     VAE and unconditional GAN: decode z ~ N(0, I); latent diffusion: its prior's ODE then the VAE
     (`steps` Heun steps, default the config's); diffusion: `genlab.models.diffusion.sample`.
+    `temperature` scales the diffusion models' starting noise (1: their own distribution).
     """
     model = c.model
     device = _device_of(model)
     if c.kind == "diffusion":
         from genlab.models.diffusion import sample
 
-        return lambda n, g: torch.cat([sample(model, min(batch_size, n - i), steps, g, device)
-                                       for i in range(0, n, batch_size)])
+        return lambda n, g: torch.cat([sample(model, min(batch_size, n - i), steps, g, device,
+                                              temperature=temperature) for i in range(0, n, batch_size)])
     if c.kind == "latent-diffusion":
-        return lambda n, g: torch.cat([model.decode(torch.randn((min(batch_size, n - i), model.latent_dim),
-                                                                generator=g).to(device), steps)
+        return lambda n, g: torch.cat([model.decode(temperature * torch.randn((min(batch_size, n - i), model.latent_dim),
+                                                                              generator=g).to(device), steps)
                                        for i in range(0, n, batch_size)])
     if c.kind in ("vae", "gan") and not getattr(c.config, "needs_labels", False):
         return lambda n, g: _decode_batched(model, torch.randn((n, model.latent_dim), generator=g).to(device))

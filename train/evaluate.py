@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(the limit a prior over its latent can reach)")
     p.add_argument("--steps", type=int, default=None,
                    help="sampling steps of the diffusion models (default: each checkpoint's sample_steps)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="scale of the diffusion models' starting noise (1: their own distribution)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
     return p.parse_args(argv)
 
@@ -69,11 +71,12 @@ def measure_also(args: argparse.Namespace, root: Path, folders: dict, infos: dic
         if name not in folders:
             raise CheckpointError(f"There is no checkpoint called {name!r} in {root}.")
         c = load_checkpoint(folders[name], args.device)
-        sampler = metrics.checkpoint_sampler(c, steps=args.steps)
+        sampler = metrics.checkpoint_sampler(c, steps=args.steps, temperature=args.temperature)
         entry = metrics.sampler_quality(sampler, clf, test, args.num_samples, args.seed, floor=floor)
         entry["kind"] = c.kind
         if c.kind in ("diffusion", "latent-diffusion"):
             entry["steps"] = args.steps or c.config.sample_steps
+            entry["temperature"] = args.temperature
         floor = entry["floor"]
         out[name] = entry
         if args.reconstructions and c.kind == "vae":
@@ -149,6 +152,8 @@ def print_also(also: dict) -> None:
     for name, e in also.items():
         cd, fl = e["class_distribution"], e["floor"]
         steps = f", {e['steps']} steps" if "steps" in e else ""
+        if e.get("temperature", 1.0) != 1.0:
+            steps += f", temperature {e['temperature']}"
         print(f"{name} ({e['kind']}{steps}): FD {e['frechet_distance']:.2f} = {e['fd_over_floor']:.2f}x the floor "
               f"({fl['frechet_distance']:.2f}), precision {e['precision']:.3f}, recall {e['recall']:.3f}, "
               f"named with confidence >= {metrics.CONFIDENT} {cd['confident']:.1%} (real {fl['confident']:.1%}), "

@@ -369,12 +369,14 @@ def generate(model: DiffusionUNet, noise: torch.Tensor, steps: int | None = None
 @torch.no_grad()
 def sample(model: DiffusionUNet, n: int, steps: int | None = None, generator: torch.Generator | None = None,
            device: str | torch.device = "cpu", labels: torch.Tensor | None = None, guidance: float = 1.0,
-           method: str = "heun", batch_size: int = 256) -> torch.Tensor:
+           method: str = "heun", batch_size: int = 256, temperature: float = 1.0) -> torch.Tensor:
     """n samples (n, C, H, W) in [0, 1]. Unconditional unless `labels` (n,) are given (then
     classifier-free guidance with weight `guidance`). Deterministic for a seeded generator: the
-    noise is drawn on the CPU, then moved to `device` (the model's device should match)."""
+    noise is drawn on the CPU, then moved to `device` (the model's device should match).
+    `temperature` < 1 scales the starting noise down: fewer odd samples, less variety (as a
+    GAN's truncation); 1 is the model's own distribution."""
     c = model.config
-    noise = draw_noise((n, c.channels, c.image_size, c.image_size), generator)
+    noise = draw_noise((n, c.channels, c.image_size, c.image_size), generator) * temperature
     return generate(model, noise.to(device), steps, labels, guidance, method, batch_size)
 
 
@@ -593,9 +595,9 @@ class LatentDiffusion(nn.Module):
 
 @torch.no_grad()
 def sample_latent(prior: LatentDiffusion, n: int, steps: int | None = None, generator: torch.Generator | None = None,
-                  device: str | torch.device = "cpu") -> torch.Tensor:
+                  device: str | torch.device = "cpu", temperature: float = 1.0) -> torch.Tensor:
     """n images (n, C, H, W) in [0, 1] from the VAE through its latent prior; deterministic per seed."""
-    noise = draw_noise((n, prior.config.latent_dim), generator)
+    noise = draw_noise((n, prior.config.latent_dim), generator) * temperature
     return prior.decode(noise.to(device), steps)
 
 
