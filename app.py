@@ -14,6 +14,7 @@ import torch
 
 from genlab.checkpoints import DEFAULT_CHECKPOINT_DIR
 from genlab.ui.app import build_app, launch_kwargs
+from genlab.ui.shell import configure_queue
 from genlab.ui.safety import MAX_FILE_SIZE
 from genlab.ui.store import ModelStore
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(max(1, args.threads))
     store = ModelStore.load(args.checkpoints, args.device, hub=args.hub)
     demo = build_app(store)
-    demo.queue(default_concurrency_limit=4)
+    configure_queue(demo)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 max_file_size=MAX_FILE_SIZE, **launch_kwargs())
 

@@ -48,7 +48,7 @@ if str(REPO) not in sys.path:
 
 from genlab.checkpoints import Checkpoint, atomic_write_json, load_checkpoint  # noqa: E402
 from genlab.data import ImageData, load_dataset  # noqa: E402
-from genlab.inpainting import (INPAINTING_COLUMNS, bottom_half, classify, fill_gan, fill_vae,  # noqa: E402
+from genlab.inpainting import (DEFAULT_STEPS, INPAINTING_COLUMNS, bottom_half, classify, fill_gan, fill_vae,  # noqa: E402
                                hidden_error, inpainting_path, inpainting_rows, masked_sharpness, paste)
 
 SCHEMA_VERSION = 1
@@ -94,7 +94,7 @@ def verdict(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure_dataset(dataset: str, vae: Checkpoint, gan: Checkpoint, classifier: Checkpoint, data: ImageData,
-                    images: int = 200, steps: int = 200, seed: int = 0,
+                    images: int = 200, steps: int = DEFAULT_STEPS, seed: int = 0,
                     log: Callable[[str], Any] = print) -> dict[str, Any]:
     """The benchmark of one dataset as the JSON-ready dict described in this module's docstring."""
     cfg = vae.model.config
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", nargs="+", default=["mnist", "fashion-mnist"])
     p.add_argument("--images", type=int, default=200, help="test images per dataset")
-    p.add_argument("--steps", type=int, default=200, help="Adam steps per fill")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="Adam steps per fill")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoints", default=str(REPO / "checkpoints"), help="where the models are and the JSON goes")
     p.add_argument("--threads", type=int, default=1, help="torch threads (one is fastest on a shared 2-core machine)")

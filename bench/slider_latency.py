@@ -331,10 +331,11 @@ def serve_here(which: str, path: str, port: int) -> None:
     sys.path.insert(0, str(REPO))
     if which == "ours":
         from genlab.ui.app import build_app, launch_kwargs
+        from genlab.ui.shell import configure_queue
         from genlab.ui.store import ModelStore
 
         demo, extra = build_app(ModelStore.load(path)), launch_kwargs()
-        demo.queue(default_concurrency_limit=4)
+        configure_queue(demo)
     else:
         sys.path.insert(0, str(REPO / "bench"))
         from plain_gradio_slider import build

@@ -34,6 +34,7 @@ from genlab.models import MODEL_KINDS
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 HISTORY_NAME = "history.json"
+ARTEFACTS_NAME = "artefacts.safetensors"  # what the app precomputes from the weights (train/precompute.py)
 SAMPLES_DIR = "samples"  # samples/epoch_NNN.png: a grid from fixed noise after every epoch
 DEFAULT_CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 

@@ -224,10 +224,29 @@ class _Adam:
         self.param.sub_(self.lr * m_hat / (v_hat.sqrt() + self.eps))
 
 
+class Plateau:
+    """Says when a search has stopped improving: the mean of the last `window` losses is within
+    `tolerance` (relative) of the mean of the `window` before. `tolerance=None` never stops."""
+
+    def __init__(self, tolerance: float | None, window: int = 10) -> None:
+        self.tolerance, self.window, self.history = tolerance, window, []
+
+    def reached(self, loss: float) -> bool:
+        if self.tolerance is None:
+            return False
+        self.history.append(float(loss))
+        w = self.window
+        if len(self.history) < 2 * w:
+            return False
+        recent, before = sum(self.history[-w:]) / w, sum(self.history[-2 * w:-w]) / w
+        return before - recent <= self.tolerance * abs(before)
+
+
 def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int = 4, lr: float = 0.05,
            seed: int = 0, device: str | torch.device = "cpu",
            progress: Callable[[int, int], None] | None = None,
-           prior_weight: float = 1e-3, pixel_weights: torch.Tensor | None = None) -> InversionResult:
+           prior_weight: float = 1e-3, pixel_weights: torch.Tensor | None = None,
+           tolerance: float | None = None) -> InversionResult:
     """Find z with G(z) close to each image: GAN inversion by optimization (Zhu et al. 2016).
 
     images: (B, C, H, W) in [0, 1] -> InversionResult with latents (B, D).
@@ -240,6 +259,8 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
     pixel_weights: None (every pixel counts the same) or non-negative weights that broadcast to
     `images`, e.g. a (1, 1, H, W) 0/1 mask of the known pixels for inpainting; the error is then the
     weighted mean  sum(w (G(z) - x)^2) / sum(w)  per image, in the search and in `errors`.
+    tolerance: stop before `steps` once the best errors' mean has fallen by less than this share
+    over the last 10 steps (`Plateau`); None runs every step.
     """
     generator = _generator_of(gan)
     if getattr(generator.config, "needs_labels", False):
@@ -283,6 +304,7 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
     best_z = z.detach().clone()
     best_err = torch.full((restarts * b,), float("inf"), device=model_device)
     report_every = max(1, steps // 50)
+    plateau = Plateau(tolerance)
 
     with _eval_mode(generator):
         for step in range(steps + 1):
@@ -292,7 +314,9 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
                 better = err < best_err
                 best_err = torch.where(better, err.detach(), best_err)
                 best_z = torch.where(better[:, None], z.detach(), best_z)
-            if step == steps:
+            if step == steps or plateau.reached(best_err.mean()):
+                if progress is not None and step < steps:
+                    progress(steps, steps)  # stopped early: the search is done
                 break  # the last step only measures
             # Summed over the batch, so each latent's gradient is its own loss's gradient.
             loss = (err + prior_weight * z.pow(2).mean(1)).sum()

@@ -33,7 +33,7 @@ import torch
 from safetensors import safe_open
 
 from genlab.attributes import AttributeBank, build_bank
-from genlab.checkpoints import WEIGHTS_NAME, Checkpoint, atomic_save_tensors, code_version
+from genlab.checkpoints import ARTEFACTS_NAME, WEIGHTS_NAME, Checkpoint, atomic_save_tensors, code_version
 from genlab.data import DataError, ImageData, load_dataset
 from genlab.latent import decode, encode, gan_space_directions, invert, kl_order, sample_latents
 from genlab.models.vae import kl_to_standard_normal, negative_elbo_terms, reparameterize
@@ -50,7 +50,6 @@ BANK_SAMPLES = 2000  # latents of an attribute bank
 TEST_CODES = 2000  # test images encoded for a VAE's latent map
 MAX_CACHED_INVERSIONS = 256  # inverted images kept (each is one latent and one small image)
 
-ARTEFACTS_NAME = "artefacts.safetensors"
 ARTEFACTS_FORMAT = "genlab-artefacts/1"
 
 ProgressFn = Callable[[int, int], None]
@@ -389,12 +388,14 @@ class ModelService:
         return metrics.class_distribution(self._ckpt.model, self.classifier.checkpoint.model, num_samples, seed=seed)
 
     # -- inpainting ---------------------------------------------------------------------------------
-    def inpaint(self, image: torch.Tensor, hidden: torch.Tensor, fills: int = 4, steps: int = 200, seed: int = 0,
+    def inpaint(self, image: torch.Tensor, hidden: torch.Tensor, fills: int = 4, steps: int | None = None, seed: int = 0,
                 progress: ProgressFn | None = None) -> Any:
         """`fills` guesses for the hidden pixels (H, W bool) of `image` (C, H, W), each from its own
         start, visible pixels kept; scored against the image and by the dataset's classifier.
         Returns a genlab.inpainting.Inpainting (its docstring has the maths)."""
-        from genlab.inpainting import inpaint_gan, inpaint_vae
+        from genlab.inpainting import DEFAULT_STEPS, inpaint_gan, inpaint_vae
+
+        steps = DEFAULT_STEPS if steps is None else steps
 
         if self.kind not in ("vae", "gan") or self.conditional:
             raise ServiceError(f"Inpainting needs a VAE or an unconditional GAN; {self.name} is not one.")

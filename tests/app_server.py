@@ -57,10 +57,11 @@ def running_app(root: Path) -> Iterator[str]:
     """Build and launch the app on the checkpoints in `root`; yields its base URL; closes it after."""
     from genlab.ui.app import build_app, launch_kwargs
     from genlab.ui.safety import MAX_FILE_SIZE
+    from genlab.ui.shell import configure_queue
     from genlab.ui.store import ModelStore
 
     demo = build_app(ModelStore.load(root))
-    demo.queue(default_concurrency_limit=4)
+    configure_queue(demo)
     port = free_port()
     # _frontend=False skips Gradio's "is localhost reachable" probe (HEAD / with a 3 s timeout), which
     # fails spuriously on a busy machine; the page and the API are served all the same.

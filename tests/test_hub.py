@@ -211,7 +211,8 @@ def test_load_downloads_only_the_checkpoint_files(monkeypatch, tmp_path):
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
     load_from_hub("me/vae", revision="v1", cache_dir=tmp_path / "cache")
-    assert calls[0]["allow_patterns"] == HUB_FILES == ["config.json", "model.safetensors", "history.json", "samples/*"]
+    assert calls[0]["allow_patterns"] == HUB_FILES == ["config.json", "model.safetensors", "history.json",
+                                                       "artefacts.safetensors", "samples/*"]
     assert calls[0]["revision"] == "v1"
 
 
@@ -316,3 +317,16 @@ def test_push_to_hub_without_a_token_fails_before_training(tmp_path, monkeypatch
     assert training.main("classifier", train_args(out, "--push-to-hub", "me/clf")) == 1
     assert "needs a Hugging Face token" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_push_includes_the_artefacts_the_app_needs(tmp_path, monkeypatch):
+    """The app reads artefacts.safetensors (train/precompute.py) beside the weights: a pushed model
+    must carry it, or a Space cold-starts without it."""
+    from genlab.checkpoints import load_checkpoint
+    from genlab.service import ModelService
+
+    folder = make_checkpoint(tmp_path / "ckpt")
+    ModelService(load_checkpoint(folder)).write_artefacts()
+    hub = FakeHub(monkeypatch)
+    push_to_hub(folder, "me/ckpt")
+    assert "artefacts.safetensors" in hub.uploads[0]["files"]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 from PIL import Image
 
 from genlab.preprocess import MAX_PIXELS
-from genlab.ui import attributes, inpaint, interpolate, lesson_compare, lesson_gan, lesson_vae, playground, sample, sliders
+from genlab.ui import attributes, first_view, inpaint, interpolate, lesson_compare, lesson_gan, lesson_vae, playground, sample, sliders
 from genlab.ui.safety import GuardedBlocks
 from genlab.ui.shell import Shell
 from genlab.ui.store import ModelStore
+
+log = logging.getLogger(__name__)
 
 TITLE = "Genlab: what did the VAE and the GAN learn?"
 INTRO = (
@@ -67,9 +71,11 @@ def build_app(store: ModelStore) -> gr.Blocks:
         refresh.click(refresh_models, shell.model_picker, [shell.model_picker, status], api_name="refresh_models")
         for fn, inputs, outputs in shell._model_change:
             shell.model_picker.change(fn, inputs, outputs, api_visibility="private")
-            demo.load(fn, inputs, outputs, api_visibility="private")
-        for fn, inputs, outputs in shell._load:
-            demo.load(fn, inputs, outputs, api_visibility="private")
+        # What a first visit shows is the same for everyone: computed once here, it reaches each page
+        # in the page's config instead of as ~20 queued events per page open.
+        problems = first_view.bake([*shell._model_change, *shell._load])
+        if problems:
+            log.warning("first views left empty: %s", "; ".join(problems))
     return demo
 
 

@@ -23,7 +23,7 @@ from genlab.service import INVERSION_STEPS, MAX_INVERSION_STEPS, ModelService
 from genlab.ui.images import picture, to_pil
 from genlab.ui.inputs import build_picker, dataset_gallery, gallery_indices, gradio_progress, resolve, to_latents
 from genlab.ui.safety import IMAGE_FILE_TYPES
-from genlab.ui.shell import Shell, user_error
+from genlab.ui.shell import HEAVY, Shell, user_error
 
 MAX_STRENGTH = 6.0
 MIN_STRIP, MAX_STRIP = 3, 15
@@ -335,7 +335,7 @@ def build(shell: Shell) -> None:
 
     define_button.click(define_event, [shell.model_picker, new_name, positives, negatives, positive_files,
                                        negative_files, inversion_steps, custom],
-                        [custom, attribute, define_note], api_name="define_attribute")
+                        [custom, attribute, define_note], api_name="define_attribute", **HEAVY)
 
     def fill_examples(model_name):
         return dataset_gallery(shell, model_name, EXAMPLE_GALLERY_SIZE)

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genlab.inpainting import (MASK_PRESETS, MAX_STEPS, Inpainting, check_mask, mask_from_paint, masked_sharpness,
+from genlab.inpainting import (DEFAULT_STEPS, MASK_PRESETS, MAX_STEPS, Inpainting, check_mask, mask_from_paint, masked_sharpness,
                                preset_mask)
 from genlab.service import ModelService
 from genlab.ui.images import picture, to_pil
 from genlab.ui.inputs import build_picker, resolve
 from genlab.ui.safety import Drawing
-from genlab.ui.shell import Shell, user_error
+from genlab.ui.shell import HEAVY, Shell, cached_event, user_error
 
 BRUSH = "paint with the brush"
 MASK_CHOICES = (BRUSH, *MASK_PRESETS)
@@ -214,7 +214,7 @@ def build(shell: Shell) -> None:
                 preview_note = gr.Markdown("")
     with gr.Row():
         fills = gr.Slider(1, MAX_FILLS, value=4, step=1, label="Fills per model", info="guesses from different starts")
-        steps = gr.Slider(MIN_STEPS, MAX_UI_STEPS, value=200, step=10, label="Search steps",
+        steps = gr.Slider(MIN_STEPS, MAX_UI_STEPS, value=DEFAULT_STEPS, step=10, label="Search steps",
                           info="more: a closer fit to the visible pixels, slower")
         fill_seed = gr.Number(0, label="Seed of the starts", precision=0, minimum=0)
     run_button = gr.Button("Fill the hole", variant="primary", elem_id="genlab-inpaint-button")
@@ -247,13 +247,18 @@ def build(shell: Shell) -> None:
     preview_inputs = [shell.model_picker, *picker.inputs, mask_preset, mask_drawing]
     gr.on([mask_preset.change, mask_drawing.change, picker.prepared.change], preview_event, preview_inputs,
           [preview, preview_note], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+    # The first view: the default picture under the brush, and its default hole.
+    shell.on_load(editor_event, [shell.model_picker, *picker.inputs], mask_drawing)
+    shell.on_load(preview_event, preview_inputs, [preview, preview_note])
 
     # Written out with named parameters: they name the API's parameters, and Gradio finds gr.Progress
     # only among them.
+    @cached_event
     def inpaint_event(model, source, upload, drawing, test_index, seed, mask_preset, mask_drawing, fills, steps,
                       fill_seed, progress=gr.Progress()):
         return run_inpaint(shell, model, source, upload, drawing, test_index, seed, mask_preset, mask_drawing,
                            fills, steps, fill_seed, progress=progress)
 
     run_button.click(inpaint_event, [*preview_inputs, fills, steps, fill_seed],
-                     [original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, note], api_name="inpaint")
+                     [original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, note], api_name="inpaint",
+                     **HEAVY)

@@ -181,10 +181,16 @@ def build_picker(shell: Shell, label: str, default_seed: int = 0, api_name: str 
 
     source.change(show_box, source, list(boxes.values()), api_visibility="private")
 
-    def fill_gallery(model_name):
+    # The test images are shown when asked for (the source "Test image"), not with every page: a page
+    # holds several pickers, and each gallery would add its pictures to every page open.
+    def fill_gallery(model_name, choice):
+        if choice != TEST:
+            return gr.Gallery(value=[])
         return dataset_gallery(shell, model_name, label="Click a test image")
 
-    shell.on_model_change(fill_gallery, [shell.model_picker], gallery)
+    source.change(fill_gallery, [shell.model_picker, source], gallery, api_visibility="private",
+                  show_progress="hidden")
+    shell.on_model_change(fill_gallery, [shell.model_picker, source], gallery)
 
     def pick_from_gallery(model_name, evt: gr.SelectData):
         return gallery_indices(shell.test_images(shell.model(model_name)).labels)[evt.index]

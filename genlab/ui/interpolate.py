@@ -21,7 +21,7 @@ from genlab.latent import INTERPOLATION_MODES, interpolate
 from genlab.service import INVERSION_STEPS, MAX_INVERSION_STEPS, ModelService
 from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import build_picker, gradio_progress, resolve, to_latents
-from genlab.ui.shell import Shell, user_error
+from genlab.ui.shell import Shell, cached_event, user_error
 
 MIN_STEPS, MAX_STEPS = 2, 16
 GIF_FRAME_MS = 150
@@ -179,11 +179,13 @@ def build(shell: Shell) -> None:
     inputs = [shell.model_picker, *picker_a.inputs, *picker_b.inputs, steps, mode, inversion_steps]
 
     # Written out: Gradio finds gr.Progress only among positional parameters.
+    @cached_event
     def interpolate_event(model, source_a, upload_a, drawing_a, index_a, seed_a, source_b, upload_b, drawing_b,
                           index_b, seed_b, steps, mode, inversion_steps, progress=gr.Progress()):
         return run_interpolate(shell, model, source_a, upload_a, drawing_a, index_a, seed_a, source_b, upload_b,
                                drawing_b, index_b, seed_b, steps, mode, inversion_steps, progress=progress)
 
+    @cached_event
     def compare_event(model, source_a, upload_a, drawing_a, index_a, seed_a, source_b, upload_b, drawing_b,
                       index_b, seed_b, steps, mode, inversion_steps, progress=gr.Progress()):
         return run_compare(shell, model, source_a, upload_a, drawing_a, index_a, seed_a, source_b, upload_b,

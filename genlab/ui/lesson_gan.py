@@ -23,7 +23,7 @@ from genlab.ui.inputs import gallery_indices, gallery_items
 from genlab.ui.lesson_compare import (
     NO_MODELS, check_dataset, class_bars, dataset_and_model_row, history_frame, models_for,
 )
-from genlab.ui.shell import Shell, user_error
+from genlab.ui.shell import HEAVY, Shell, user_error
 
 HISTOGRAM_SAMPLES = 1000  # samples classified when no stored histogram exists
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.png$")
@@ -273,4 +273,4 @@ def build(shell: Shell) -> None:
         return inversion_demo(shell, name, pos, progress)
 
     run.click(on_run, [dataset, position], [original, vae_image, gan_image, times], api_name="gan_inversion",
-              concurrency_limit=2)
+              **HEAVY)

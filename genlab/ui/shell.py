@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import logging
 import math
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import gradio as gr
+from PIL import Image
 
 from genlab.data import DataError, ImageData
 from genlab.service import ModelService, ServiceError, test_images
@@ -16,6 +23,72 @@ from genlab.ui.store import ModelStore
 log = logging.getLogger(__name__)
 
 MAX_SEED = 2**31 - 1
+
+# How the server shares its CPU (one torch thread per event). Searches of many network passes (GAN
+# inversion, inpainting, an attribute from examples) queue in one group, as many at a time as there
+# are cores, so a class's burst of them waits its turn (with its queue position on the page) instead
+# of slowing every other action down; light events (a decode, a sample grid) run beside them.
+HEAVY_CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
+HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_CONCURRENCY}
+LIGHT_CONCURRENCY = 8  # each light event type, at most this many at once
+QUEUE_MAX_SIZE = 512  # events waiting at once; past it a new event is refused with Gradio's "queue is full"
+
+
+def configure_queue(demo: gr.Blocks) -> gr.Blocks:
+    """The app's queue: bounded, light events side by side, heavy ones in the `HEAVY` group."""
+    return demo.queue(default_concurrency_limit=LIGHT_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+
+
+def _fingerprint(value: Any) -> Any:
+    """A hashable stand-in for a handler's argument (pictures by their pixels)."""
+    if isinstance(value, Image.Image):
+        return ("image", value.mode, value.size, hashlib.sha256(value.tobytes()).hexdigest())
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((str(k), _fingerprint(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(_fingerprint(v) for v in value))
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(type(value).__name__)
+
+
+def _files_exist(result: Any) -> bool:
+    """Whether the files a result names (e.g. a GIF, removed when stale) are still there."""
+    items = result if isinstance(result, (list, tuple)) else [result]
+    return all(os.path.exists(v) for v in items if isinstance(v, str) and os.path.isabs(v))
+
+
+def cached_event(fn: Callable[..., Any], max_size: int = 64) -> Callable[..., Any]:
+    """`fn`, answering a repeated call from memory: a class presses the same button after the same
+    sentence, and a first visit's defaults are computed at start-up. For deterministic handlers only.
+
+    The cache sits inside the handler, after Gradio has checked the inputs, so a bad input still
+    gets its own message (gr.cache answers before that check, and a bad input there becomes an
+    HTTP 500). Arguments that cannot be fingerprinted (and the progress tracker) skip the cache.
+    """
+    results: OrderedDict[Any, Any] = OrderedDict()
+    lock = threading.Lock()
+    names = list(inspect.signature(fn).parameters)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bound = dict(zip(names, args), **kwargs)
+        try:
+            key = _fingerprint([v for k, v in bound.items() if k != "progress"])
+        except TypeError:
+            return fn(*args, **kwargs)
+        with lock:
+            if key in results and _files_exist(results[key]):
+                results.move_to_end(key)
+                return results[key]
+        result = fn(*args, **kwargs)
+        with lock:
+            results[key] = result
+            while len(results) > max_size:
+                results.popitem(last=False)
+        return result
+
+    return wrapper
 
 
 def user_error(message: str) -> gr.Error:

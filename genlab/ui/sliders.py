@@ -27,7 +27,7 @@ from genlab.service import INVERSION_STEPS, ModelService
 from genlab.ui import inputs
 from genlab.ui.images import to_pil
 from genlab.ui.safety import ImageUpload
-from genlab.ui.shell import MAX_SEED, Shell, user_error
+from genlab.ui.shell import HEAVY, MAX_SEED, Shell, user_error
 from genlab.webdecoder import WebDecoderError
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -287,8 +287,8 @@ def build(shell: Shell) -> None:
     sample_btn.click(slider_start_sample, [model, shell.seed_box], outs, api_name="slider_start_sample")
     randomize_btn.click(slider_randomize, model, outs, api_name="slider_randomize")
     reset_btn.click(slider_reset, [model, state], outs, api_name="slider_reset")
-    dataset_btn.click(slider_start_dataset, [model, index, steps], outs, api_name="slider_start_dataset")
-    upload_btn.click(slider_start_upload, [model, upload, steps], outs, api_name="slider_start_upload")
+    dataset_btn.click(slider_start_dataset, [model, index, steps], outs, api_name="slider_start_dataset", **HEAVY)
+    upload_btn.click(slider_start_upload, [model, upload, steps], outs, api_name="slider_start_upload", **HEAVY)
     # A slider was released in the browser: the session's latent and the server image follow.
     panel.release(lambda value, st: release(shell, value, st), [panel, state], [state, server_image],
                   api_visibility="private", trigger_mode="always_last", show_progress="hidden")

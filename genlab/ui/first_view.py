@@ -1,0 +1,88 @@
+"""First views computed once, at start-up, instead of on every page open.
+
+What a first visit shows (the default model's samples, sliders, interpolation, edit, the lessons'
+tables) is the same for every visitor. Run as `demo.load` events it cost each page open 22 queued
+events and ~3 s of server CPU (bench/classroom.py), and a class opening the page at once queued
+behind itself. Here each tab's page-load handler runs once while the app is built, with the
+components' own initial values as its inputs, and its results become the outputs' initial values:
+they reach the page inside its config, with no queued work.
+
+A handler's result for an output is either a value (set as if it had been passed as `value=`) or
+a component update such as `gr.Dropdown(choices=..., value=...)` (its arguments merged into the
+component's, as Gradio merges an update returned by an event). Both go through public API: the
+component's `postprocess`, its `constructor_args`, and a new instance built from the merged
+arguments whose settings are copied onto the rendered one. tests/test_first_view.py checks that
+the page's config carries the values, so a Gradio upgrade that changes this fails there.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import logging
+from typing import Any, Callable, Sequence
+
+import gradio as gr
+
+log = logging.getLogger(__name__)
+
+
+def _as_list(blocks: Any) -> list[Any]:
+    return list(blocks) if isinstance(blocks, (list, tuple, set)) else [blocks]
+
+
+def initial_input(block: Any) -> Any:
+    """The value `block` hands a handler when a page has just opened (what `demo.load` would pass)."""
+    if isinstance(block, gr.State):
+        return copy.deepcopy(block.value)
+    value = block.value
+    if value is None:
+        return None
+    data_model = getattr(block, "data_model", None)
+    if data_model is not None:  # as Gradio hands a payload to `preprocess`: validated into its model
+        value = data_model.model_validate(value, context={"validate_meta": False})
+    return block.preprocess(value)
+
+
+def set_initial(block: Any, result: Any) -> None:
+    """Make `result` (a value, or a component update) the initial value / settings of `block`."""
+    if isinstance(block, gr.State):
+        block.value = copy.deepcopy(result.value if isinstance(result, gr.State) else result)
+        return
+    if isinstance(result, gr.components.Component):  # an update: merge its arguments
+        update = {k: v for k, v in result.constructor_args.items() if k != "render"}
+        args = {**block.constructor_args, **update, "render": False}
+    else:
+        args = {**block.constructor_args, "value": result, "render": False}
+    fresh = type(block)(**args)
+    for name in inspect.signature(type(block).__init__).parameters:
+        if name not in ("self", "render", "value") and hasattr(fresh, name):
+            setattr(block, name, getattr(fresh, name))
+    block.value = fresh.value
+    block.keep_in_cache.update(getattr(fresh, "keep_in_cache", ()))  # the sweep keeps a default's files
+    block.constructor_args.update({k: v for k, v in args.items() if k not in ("render", "value")})
+
+
+def bake(handlers: Sequence[tuple[Callable[..., Any], Sequence[Any], Any]]) -> list[str]:
+    """Run each (fn, inputs, outputs) once with the inputs' initial values and set the outputs'
+    initial values from its results, in order (a later handler sees an earlier one's outputs).
+    A handler that fails leaves its outputs as they were; returns one line per failure."""
+    problems = []
+    for fn, inputs, outputs in handlers:
+        outs = _as_list(outputs)
+        try:
+            results = fn(*[initial_input(b) for b in _as_list(inputs)])
+        except gr.Error as e:  # e.g. no model of that kind: the page shows the empty view
+            problems.append(f"{getattr(fn, '__qualname__', fn)}: {e.message}")
+            continue
+        except Exception as e:  # noqa: BLE001 - a first view must never stop the app from starting
+            log.warning("first view of %s failed", getattr(fn, "__qualname__", fn), exc_info=e)
+            problems.append(f"{getattr(fn, '__qualname__', fn)}: {type(e).__name__}: {e}")
+            continue
+        results = list(results) if len(outs) > 1 else [results]
+        if len(results) != len(outs):
+            problems.append(f"{getattr(fn, '__qualname__', fn)}: {len(results)} results for {len(outs)} outputs")
+            continue
+        for block, result in zip(outs, results):
+            set_initial(block, result)
+    return problems
