@@ -13,9 +13,9 @@ import os
 import torch
 
 from genlab.checkpoints import DEFAULT_CHECKPOINT_DIR
-from genlab.ui.app import build_app, launch_kwargs
+from genlab.ui.app import build_app, launch_kwargs, stop_on_sigterm
 from genlab.ui.shell import configure_queue
-from genlab.ui.safety import MAX_FILE_SIZE
+from genlab.ui.uploads import MAX_FILE_SIZE
 from genlab.ui.store import ModelStore
 
 
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     store = ModelStore.load(args.checkpoints, args.device, hub=args.hub)
     demo = build_app(store)
     configure_queue(demo)
+    stop_on_sigterm(demo)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 max_file_size=MAX_FILE_SIZE, **launch_kwargs())
 

@@ -16,7 +16,7 @@ squares), the file cache over time and after the server stops, throughput and p5
 first and last minute after the warm-up, and errors. Goals: Genlab's slope within 2x the plain
 app's, the file cache bounded, the last minute's throughput within 10% of the first's, no errors.
 
-Genlab runs with GENLAB_FILE_CACHE_MB (default here 25, shipped 100; genlab.ui.safety) so that
+Genlab runs with GENLAB_FILE_CACHE_MB (default here 25, shipped 100; genlab.ui.file_cache) so that
 its file-cache limit is reached within the run. Writes the section "memory" of BENCHMARKS.md.
 
     .venv/bin/python bench/memory_load.py                       # 20 clients, 2 min warm-up + 10 min, per app

@@ -56,7 +56,7 @@ def free_port() -> int:
 def running_app(root: Path) -> Iterator[str]:
     """Build and launch the app on the checkpoints in `root`; yields its base URL; closes it after."""
     from genlab.ui.app import build_app, launch_kwargs
-    from genlab.ui.safety import MAX_FILE_SIZE
+    from genlab.ui.uploads import MAX_FILE_SIZE
     from genlab.ui.shell import configure_queue
     from genlab.ui.store import ModelStore
 

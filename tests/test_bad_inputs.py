@@ -32,7 +32,7 @@ from conftest import REPO_ROOT
 from genlab.preprocess import prepare_image
 from genlab.ui import inputs, lesson_vae
 from genlab.ui.images import to_pil
-from genlab.ui.safety import Drawing, ImageUpload
+from genlab.ui.uploads import Drawing, ImageUpload
 from genlab.ui.shell import Shell
 from genlab.ui.store import ModelStore
 
@@ -234,7 +234,7 @@ def test_drawings_kept_for_later_are_bounded():
     """Browsers send a drawing's images before the event (accept_blobs); strangers could send only those."""
     from gradio.components.image_editor import AcceptBlobs
 
-    from genlab.ui.safety import MAX_PENDING_DRAWINGS
+    from genlab.ui.uploads import MAX_PENDING_DRAWINGS
 
     drawing = Drawing()
     for i in range(MAX_PENDING_DRAWINGS + 50):

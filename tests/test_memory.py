@@ -1,5 +1,5 @@
 """Memory and disk stay flat while the app serves (issue 18): lean sessions, one-shot API sessions
-forgotten, the file cache swept (genlab.ui.safety). bench/memory_load.py measures the same under a
+forgotten, the file cache swept (genlab.ui.sessions, genlab.ui.file_cache). bench/memory_load.py measures the same under a
 classroom's load for minutes."""
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import requests
 from gradio.state_holder import SessionState
 from PIL import Image
 
-from genlab.ui import safety
-from genlab.ui.safety import (GuardedBlocks, LeanSessionState, LeanStateHolder, release_free_memory,
-                              sweep_file_cache)
+from genlab.ui import gradio_overrides, sessions
+from genlab.ui.file_cache import sweep_file_cache
+from genlab.ui.gradio_overrides import GuardedBlocks
+from genlab.ui.sessions import LeanSessionState, LeanStateHolder, release_free_memory
 
 from app_server import GAN_NAME, VAE_NAME, free_port, genlab_app  # noqa: F401 - fixture
 from bench.http_api import call_api
@@ -105,12 +106,12 @@ def _launch(demo: GuardedBlocks) -> str:
 
 
 def test_sessions_of_single_api_calls_are_forgotten_and_named_sessions_kept(monkeypatch):
-    monkeypatch.setattr(safety, "ONE_SHOT_QUEUES_KEPT", 5)
+    monkeypatch.setattr(gradio_overrides, "ONE_SHOT_QUEUES_KEPT", 5)
     demo = _tiny_app()
     base = _launch(demo)
     try:
         assert isinstance(demo.state_holder, LeanStateHolder)
-        assert demo.state_holder.capacity == safety.MAX_SESSIONS
+        assert demo.state_holder.capacity == sessions.MAX_SESSIONS
         http = requests.Session()
         for _ in range(20):
             event, payload = call_api(base, "draw", [8], http=http)
@@ -226,7 +227,7 @@ def test_the_served_app_sweeps_its_outputs_and_deletes_them_when_it_stops():
 
 
 def test_release_free_memory_gives_freed_blocks_back():
-    if safety._malloc_trim is None:
+    if sessions._malloc_trim is None:
         pytest.skip("not glibc: nothing to release")
     blocks = [bytes([k % 251]) * 50_000 for k in range(2000)]  # ~100 MB written, each under the mmap threshold
     del blocks[1::2]  # half freed, scattered among live blocks: glibc keeps it in its heap

@@ -23,7 +23,7 @@ from PIL import Image
 from app_server import VAE_NAME, call, expect_error, genlab_app, make_tiny_checkpoints, upload  # noqa: F401
 from conftest import REPO_ROOT
 from genlab.preprocess import MAX_PIXELS
-from genlab.ui.safety import IMAGE_FILE_TYPES, MAX_FILE_SIZE, MAX_UPLOAD_BYTES, Drawing, ImageUpload
+from genlab.ui.uploads import Drawing, IMAGE_FILE_TYPES, ImageUpload, MAX_FILE_SIZE, MAX_UPLOAD_BYTES
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 

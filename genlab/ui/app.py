@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import signal
+from typing import Any
 
 import gradio as gr
 from PIL import Image
 
 from genlab.preprocess import MAX_PIXELS
 from genlab.ui import attributes, first_view, inpaint, interpolate, lesson_compare, lesson_gan, lesson_vae, playground, sample, sliders
-from genlab.ui.safety import GuardedBlocks
+from genlab.ui.gradio_overrides import GuardedBlocks
 from genlab.ui.shell import Shell
 from genlab.ui.store import ModelStore
 
@@ -40,7 +42,7 @@ CSS = """
 
 def build_app(store: ModelStore) -> gr.Blocks:
     """The whole app for the checkpoints in `store`; launch it with `launch_kwargs()` and
-    `max_file_size=genlab.ui.safety.MAX_FILE_SIZE`."""
+    `max_file_size=genlab.ui.uploads.MAX_FILE_SIZE`."""
     # PIL refuses images of over twice this anywhere in the process; our inputs refuse more than it
     # from the header (genlab.preprocess.open_image), before decoding.
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -96,3 +98,16 @@ def _problems_text(problems: list[str]) -> str:
 def launch_kwargs() -> dict:
     """Arguments for `demo.launch` that belong to the look (Gradio 6 takes them there)."""
     return {"css": CSS, "theme": gr.themes.Soft()}
+
+
+def stop_on_sigterm(demo: gr.Blocks) -> None:
+    """End the server cleanly on SIGTERM (docker stop, a Space restart), as on Ctrl+C: the server
+    closes, then Python exits normally, so its exit hooks remove the files it wrote (Gradio's file
+    cache, genlab.ui.file_cache; the interpolation GIFs). Call from the main thread, before launch."""
+
+    def stop(signum: int, frame: Any) -> None:
+        log.info("SIGTERM: closing the server")
+        demo.close()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)

@@ -22,7 +22,7 @@ from genlab.preprocess import PreprocessError, prepare_image, style_for
 from genlab.service import INVERSION_STEPS, MAX_INVERSION_STEPS, ModelService
 from genlab.ui.images import picture, to_pil
 from genlab.ui.inputs import build_picker, dataset_gallery, gallery_indices, gradio_progress, resolve, to_latents
-from genlab.ui.safety import IMAGE_FILE_TYPES
+from genlab.ui.uploads import IMAGE_FILE_TYPES
 from genlab.ui.shell import HEAVY, Shell, user_error
 
 MAX_STRENGTH = 6.0

@@ -20,7 +20,7 @@ from genlab.inpainting import (DEFAULT_STEPS, MASK_PRESETS, MAX_STEPS, Inpaintin
 from genlab.service import ModelService
 from genlab.ui.images import picture, to_pil
 from genlab.ui.inputs import build_picker, resolve
-from genlab.ui.safety import Drawing
+from genlab.ui.uploads import Drawing
 from genlab.ui.shell import HEAVY, Shell, cached_event, user_error
 
 BRUSH = "paint with the brush"

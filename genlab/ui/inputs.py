@@ -18,7 +18,7 @@ from genlab.data import ImageData
 from genlab.preprocess import PreprocessError, prepare_image, style_for
 from genlab.service import INVERSION_RESTARTS, MAX_INVERSION_STEPS, LatentResult, ModelService, gallery_indices
 from genlab.ui.images import picture, to_pil
-from genlab.ui.safety import Drawing, ImageUpload
+from genlab.ui.uploads import Drawing, ImageUpload
 from genlab.ui.shell import Shell, user_error
 
 RANDOM, DRAW, UPLOAD, TEST = "Random sample", "Draw", "Upload", "Test image"

@@ -7,6 +7,7 @@ encodes images (posterior mean); the GAN has no encoder, so its latent is found 
 
 from __future__ import annotations
 
+import atexit
 import tempfile
 import time
 import uuid
@@ -32,6 +33,15 @@ GIF_MAX_AGE_S = 3600
 # ----------------------------------------------------------------------------- pictures
 
 
+_made_here: set[Path] = set()  # GIFs this process wrote, removed when it exits
+
+
+@atexit.register
+def _remove_gifs() -> None:
+    for path in list(_made_here):
+        path.unlink(missing_ok=True)
+
+
 def save_gif(frames: torch.Tensor, size: int = 112) -> str:
     """frames: (T, C, H, W) in [0, 1] -> path of a looping GIF that plays forward then back."""
     GIF_DIR.mkdir(parents=True, exist_ok=True)
@@ -47,6 +57,7 @@ def save_gif(frames: torch.Tensor, size: int = 112) -> str:
     path = GIF_DIR / f"interpolation-{uuid.uuid4().hex[:12]}.gif"
     sequence[0].save(path, save_all=True, append_images=sequence[1:], duration=GIF_FRAME_MS, loop=0,
                      optimize=False, disposal=2)
+    _made_here.add(path)
     return str(path)
 
 

@@ -21,7 +21,7 @@ from genlab.service import ACTIVE_KL, ModelService
 from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import gallery_indices, gallery_items
 from genlab.ui.lesson_compare import NO_MODELS, check_dataset, dataset_and_model_row, models_for
-from genlab.ui.safety import Drawing
+from genlab.ui.uploads import Drawing
 from genlab.ui.shell import Shell, user_error
 
 MAP_CELLS = 15  # the latent map is MAP_CELLS x MAP_CELLS decoded images

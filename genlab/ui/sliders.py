@@ -26,7 +26,7 @@ import torch
 from genlab.service import INVERSION_STEPS, ModelService
 from genlab.ui import inputs
 from genlab.ui.images import to_pil
-from genlab.ui.safety import ImageUpload
+from genlab.ui.uploads import ImageUpload
 from genlab.ui.shell import HEAVY, MAX_SEED, Shell, user_error
 from genlab.webdecoder import WebDecoderError
 
