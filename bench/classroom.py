@@ -176,8 +176,11 @@ def picker(seed: int) -> list:
 
 
 def genlab_actions(vae: str, vae_dim: int, dataset: str,
-                   inpaint_steps: int = 200) -> dict[str, tuple[float, Callable[[random.Random], tuple[str, list]]]]:
-    """The class's mix: action -> (weight, rng -> (api_name, data)). Seeds vary by student, as they would."""
+                   inpaint_steps: int | None = None) -> dict[str, tuple[float, Callable[[random.Random], tuple[str, list]]]]:
+    """The class's mix: action -> (weight, rng -> (api_name, data)), each with the UI's defaults
+    (inpainting: the page's step count unless `inpaint_steps`). Seeds vary by student, as they would."""
+    if inpaint_steps is None:
+        from genlab.inpainting import DEFAULT_STEPS as inpaint_steps
     return {
         "sample": (3, lambda r: ("sample", [vae, r.randrange(1000), 32, 1.0])),
         "slider release": (3, lambda r: ("decode", [vae, [round(r.gauss(0, 1), 2) for _ in range(vae_dim)]])),
@@ -244,7 +247,10 @@ def report(results: dict[str, Any], args: argparse.Namespace, stamp: str) -> str
     ours, plain = results["genlab"], results["plain"]
     lines = ["## A class at once", "",
              f"{stamp} Command: `{args.command}`. Chromium `--disable-gpu`, headless; the plain app is "
-             "bench/plain_gradio_tabs.py (nine tabs, nothing computed on load), started and measured in the same run.",
+             "bench/plain_gradio_tabs.py (nine tabs, nothing computed on load), started and measured in the same run. "
+             "The class's mix, weights in brackets, each with the page's defaults and a seed of the student's own: "
+             "sample 32 (3), slider release: decode (3), interpolate two random samples (2), edit along thickness (2), "
+             f"inpaint the bottom half, 4 fills per model (2), compare samples (1); on {args.model}.",
              "", "| | Genlab | plain Gradio | ratio |", "| --- | --- | --- | --- |"]
     po, pp = ours["page"], plain["page"]
     cpu_o, cpu_p = statistics.median(po["cpu_s"]), statistics.median(pp["cpu_s"])
@@ -306,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.serving import Models
 
     m = Models.find()
+    args.model = m.vae
     stamp = run_stamp()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="genlab-classroom-") as tmp:
