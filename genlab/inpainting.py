@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.latent import Plateau, _Adam, _as_model, _eval_mode, _module_device, decode, invert
+from genlab.latent import Plateau, _Adam, bank_starts, _as_model, _eval_mode, _module_device, decode, invert
 from genlab.metrics import laplacian
 from genlab.models.vae import kl_to_standard_normal
 
@@ -251,7 +251,7 @@ def fill_vae(vae: Any, images: torch.Tensor, hidden: torch.Tensor, steps: int = 
 def fill_gan(gan: Any, images: torch.Tensor, hidden: torch.Tensor, steps: int = DEFAULT_STEPS, seed: int = 0,
              lr: float = GAN_LR, progress: ProgressFn | None = None,
              tolerance: float | None = TOLERANCE) -> tuple[torch.Tensor, torch.Tensor]:
-    """GAN inversion on the visible pixels: (latents (B, D), G(z) (B, C, H, W)), one random start per image.
+    """GAN inversion on the visible pixels: (latents (B, D), G(z) (B, C, H, W)), one start per image (`bank_starts`).
 
     images (B, C, H, W) in [0, 1]; hidden (H, W) bool. `genlab.latent.invert` with the visible
     pixels as its pixel weights (its prior term and best-step bookkeeping included).
@@ -260,8 +260,11 @@ def fill_gan(gan: Any, images: torch.Tensor, hidden: torch.Tensor, steps: int = 
     _check_images(getattr(model, "generator", model), images)
     steps = _check_steps(steps)
     visible = (~hidden).to(torch.float32)[None, None]
+    # Each row starts from one of the few bank pictures closest to its visible pixels, a different
+    # one per fill of the same image (seeded): good starts reach the plateau in fewer steps.
+    starts = bank_starts(model, images, visible, seed=seed)
     result = invert(model, images, steps=steps, restarts=1, lr=lr, seed=seed, device=images.device,
-                    progress=progress, pixel_weights=visible, tolerance=tolerance)
+                    progress=progress, pixel_weights=visible, tolerance=tolerance, starts=starts)
     return result.latents, result.reconstructions
 
 

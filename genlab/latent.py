@@ -9,7 +9,9 @@ mode for the call and restore its mode afterwards, and never change its weights.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -246,7 +248,7 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
            seed: int = 0, device: str | torch.device = "cpu",
            progress: Callable[[int, int], None] | None = None,
            prior_weight: float = 1e-3, pixel_weights: torch.Tensor | None = None,
-           tolerance: float | None = None) -> InversionResult:
+           tolerance: float | None = None, starts: torch.Tensor | None = None) -> InversionResult:
     """Find z with G(z) close to each image: GAN inversion by optimization (Zhu et al. 2016).
 
     images: (B, C, H, W) in [0, 1] -> InversionResult with latents (B, D).
@@ -261,6 +263,7 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
     weighted mean  sum(w (G(z) - x)^2) / sum(w)  per image, in the search and in `errors`.
     tolerance: stop before `steps` once the best errors' mean has fallen by less than this share
     over the last 10 steps (`Plateau`); None runs every step.
+    starts: (restarts * B, D) starting latents, restart-major (e.g. from `bank_starts`); None: drawn here.
     """
     generator = _generator_of(gan)
     if getattr(generator.config, "needs_labels", False):
@@ -292,7 +295,11 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
         return (squared * w).flatten(1).sum(1) / w.flatten(1).sum(1)
 
     g = torch.Generator().manual_seed(int(seed))
-    if getattr(generator.config, "classes_from_latent", False):
+    if starts is not None:
+        if tuple(starts.shape) != (restarts * b, dim):
+            raise ValueError(f"starts must be ({restarts * b}, {dim}), got {tuple(starts.shape)}.")
+        z = starts.detach().clone().float()
+    elif getattr(generator.config, "classes_from_latent", False):
         # The class is argmax(z[:k]) and no gradient crosses from one class's region to another's:
         # start from the best-matching of a few latents of every class instead of blind draws.
         z = _class_starts(generator, target[:b], weights, restarts, g)
@@ -336,6 +343,62 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
 
 
 CLASS_START_CANDIDATES = 16  # latents per class tried as starts when a GAN reads its class from z (one batch)
+BANK_SIZE = 2048  # latents and their pictures kept per generator for `bank_starts`
+_banks: "weakref.WeakKeyDictionary[nn.Module, tuple[torch.Tensor, torch.Tensor]]" = weakref.WeakKeyDictionary()
+_banks_lock = threading.Lock()
+
+
+@torch.no_grad()
+def start_bank(gan: nn.Module, size: int = BANK_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """(latents (N, D), pictures (N, C, H, W)) of `size` seeded draws, made once per generator and
+    kept: the candidates `bank_starts` picks from. A class-reading generator gets as many of each class."""
+    generator = _generator_of(gan)
+    with _banks_lock:
+        if generator in _banks:
+            return _banks[generator]
+        g = torch.Generator().manual_seed(12345)
+        dim = generator.latent_dim
+        pool = torch.randn((size, dim), generator=g)
+        if getattr(generator.config, "classes_from_latent", False):
+            k = generator.config.num_classes
+            rows, classes = torch.arange(size), torch.arange(size) % k
+            top = pool[:, :k].argmax(1)
+            wanted, largest = pool[rows, classes].clone(), pool[rows, top].clone()
+            pool[rows, classes], pool[rows, top] = largest, wanted
+        pool = pool.to(_module_device(generator))
+        with _eval_mode(generator):
+            pictures = torch.cat([generator(part) for part in pool.split(256)])
+        _banks[generator] = (pool, pictures)
+        return pool, pictures
+
+
+@torch.no_grad()
+def bank_starts(gan: nn.Module, images: torch.Tensor, pixel_weights: torch.Tensor | None = None, seed: int = 0,
+                choose_from: int = 4, jitter: float = 0.1) -> torch.Tensor:
+    """Starting latents (B, D) for inverting `images` (B, C, H, W): for each row, one of the
+    `choose_from` bank pictures (`start_bank`) closest to it (weighted mean squared error, weights as
+    `invert`'s pixel_weights), picked by a generator seeded with `seed`, and never one an earlier row
+    took: copies of one image (inpainting's fills) start from different, good guesses. Each start is
+    moved by `jitter` times seeded Gaussian noise, so that every seed gives its own starts."""
+    generator = _generator_of(gan)
+    pool, pictures = start_bank(generator)
+    device = pictures.device
+    x = images.to(device, torch.float32)
+    w = torch.ones_like(x) if pixel_weights is None else _pixel_weights(pixel_weights, x.shape, device)
+    flat, wf = pictures.flatten(1), w.flatten(1)
+    # sum over pixels of w * (p - x)^2 for every (row, candidate), as one matrix product
+    errors = ((wf * x.flatten(1) ** 2).sum(1, keepdim=True) - 2 * (wf * x.flatten(1)) @ flat.T
+              + wf @ (flat ** 2).T) / wf.sum(1, keepdim=True)
+    g = torch.Generator().manual_seed(int(seed))
+    taken: set[int] = set()
+    chosen = []
+    for row in errors:
+        order = [int(i) for i in row.argsort() if int(i) not in taken][:choose_from]
+        pick = order[int(torch.randint(len(order), (1,), generator=g))]
+        taken.add(pick)
+        chosen.append(pick)
+    noise = torch.randn((len(chosen), pool.shape[1]), generator=g).to(device)
+    return (pool[chosen] + jitter * noise).to(images.device)
 
 
 @torch.no_grad()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import tiny_config
@@ -12,6 +14,8 @@ from genlab.inpainting import (MASK_PRESETS, bottom_half, centre_box, check_mask
 from genlab.latent import invert
 from genlab.metrics import sharpness
 from genlab.models import GAN, VAE, Classifier
+
+REPO = Path(__file__).resolve().parents[1]
 
 STEPS = 15  # enough to move the latents; the tests check bookkeeping, not quality
 
@@ -268,3 +272,16 @@ def test_the_benchmark_writes_what_the_tab_reads(models, tmp_path):
     assert all(len(r) == len(INPAINTING_COLUMNS) for r in rows) and rows[2][1] == "0.0000"
     inpainting_path(tmp_path, "broken").write_text("{not json")
     assert read_inpainting(tmp_path, "broken") is None
+
+
+@pytest.mark.shipped
+def test_the_shipped_gans_fills_of_one_image_differ():
+    """A class-reading GAN's fills once all began from the same best start, so its 4 fills were one."""
+    from genlab.checkpoints import load_checkpoint
+    from genlab.data import load_dataset
+
+    gan = load_checkpoint(REPO / "checkpoints" / "mnist-gan-32")
+    image = load_dataset("mnist", "test").images[0]
+    result = inpaint_gan(gan.model, image, bottom_half(28, 28), fills=4, steps=30, seed=0)
+    completed = result.completed.flatten(1)
+    assert all(not torch.equal(completed[0], completed[i]) for i in range(1, 4))
