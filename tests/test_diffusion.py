@@ -268,3 +268,23 @@ def test_shipped_diffusion_samples_deterministically(name):
     a, b = draw(), draw()
     assert a.shape == (2, channels, size, size) and torch.equal(a, b)
     assert torch.isfinite(a).all() and 0 <= float(a.min()) and float(a.max()) <= 1
+
+
+def test_evaluate_script_measures_a_diffusion_model(tmp_path, capsys):
+    import importlib.util
+
+    from conftest import REPO_ROOT
+    from genlab.models import Classifier
+
+    clf = Classifier(tiny_config("classifier")).eval()
+    ckpt.save_checkpoint(clf, tmp_path / "synthetic-classifier", "classifier", dataset="synthetic",
+                         class_names=["a", "b", "c", "d"])
+    ckpt.save_checkpoint(tiny_unet(sample_steps=2), tmp_path / "synthetic-diffusion", "diffusion", dataset="synthetic")
+    spec = importlib.util.spec_from_file_location("evaluate_script", REPO_ROOT / "train" / "evaluate.py")
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    assert evaluate.main(["--dataset", "synthetic", "--checkpoints", str(tmp_path), "--only-also",
+                          "--also", "synthetic-diffusion", "--num-samples", "40", "--no-progress"]) == 0
+    assert "synthetic-diffusion (diffusion, 2 steps): FD" in capsys.readouterr().out
+    entry = json.loads((tmp_path / "synthetic-samplers.json").read_text())["also"]["synthetic-diffusion"]
+    assert entry["steps"] == 2 and entry["frechet_distance"] >= 0 and 0 <= entry["precision"] <= 1
