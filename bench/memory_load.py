@@ -58,7 +58,7 @@ PYTHON = sys.executable
 MiB = 2**20
 VAES = ["mnist-vae-16", "fashion-mnist-vae-16"]
 GANS = ["mnist-gan-32", "fashion-mnist-gan-32"]
-MIX = {"decode": 30, "release": 20, "slider_start": 10, "sample": 15, "interpolate": 12, "edit_attribute": 13}
+MIX = {"decode": 30, "release": 20, "slider_start": 10, "sample": 15, "interpolate_ui": 12, "edit_attribute_ui": 13}
 UPLOAD_SHARE = 0.03  # of the pictures interpolate and edit_attribute start from
 CALL_TIMEOUT = 300.0
 
@@ -278,18 +278,18 @@ def genlab_load() -> Load:
         elif endpoint == "sample":
             _call(base, http, "sample", args("sample", model_name=model, seed=rng.randrange(2**31 - 1),
                                              count=rng.choice([4, 8, 16, 32]), temperature=round(rng.uniform(0.5, 1.5), 2)))
-        elif endpoint == "interpolate":
+        elif endpoint == "interpolate_ui":
             source_a, upload_a, index_a, seed_a = picture(rng, base, http)
             source_b, upload_b, index_b, seed_b = picture(rng, base, http)
-            _call(base, http, "interpolate", args(
-                "interpolate", model=model, source_a=source_a, upload_a=upload_a, index_a=index_a, seed_a=seed_a,
+            _call(base, http, "interpolate_ui", args(
+                "interpolate_ui", model=model, source_a=source_a, upload_a=upload_a, index_a=index_a, seed_a=seed_a,
                 source_b=source_b, upload_b=upload_b, index_b=index_b, seed_b=seed_b, steps=rng.randint(4, 12),
                 mode=rng.choice(["linear", "spherical"]), inversion_steps=inversion))
-        elif endpoint == "edit_attribute":
+        elif endpoint == "edit_attribute_ui":
             source, upload, index, seed = picture(rng, base, http)
             attribute = rng.choice(found["attributes"][model])
-            _call(base, http, "edit_attribute", args(
-                "edit_attribute", model_name=model, source=source, upload=upload, test_index=index, seed=seed,
+            _call(base, http, "edit_attribute_ui", args(
+                "edit_attribute_ui", model_name=model, source=source, upload=upload, test_index=index, seed=seed,
                 attribute_value=attribute, method_value=rng.choice(DIRECTION_METHODS),
                 conditional_value=not attribute.startswith("class:") and rng.random() < 0.5,
                 strength_value=round(rng.uniform(-3, 3), 1), strip_value=rng.randint(3, 9),

@@ -337,19 +337,19 @@ def api_cases(m: Models, image: dict, sketch: dict) -> list[Case]:
         Case("decode", f"{m.gan}, {m.gan_dim}-d latent", lambda i: [m.gan, drag_latent(m.gan_dim, 0, i)]),
         Case("web_decoder", f"{m.vae} (cached export)", lambda i: [m.vae]),
         Case("prepare_input", f"{m.vae}, test image", lambda i: [m.vae, *picker(TEST, index=i)]),
-        Case("interpolate", f"{m.vae}, random → random, 8 steps",
+        Case("interpolate_ui", f"{m.vae}, random → random, 8 steps",
              lambda i: [m.vae, *picker(RANDOM, seed=i), *picker(RANDOM, seed=1), 8, "spherical", 200]),
-        Case("interpolate", f"{m.gan}, random → random, 8 steps",
+        Case("interpolate_ui", f"{m.gan}, random → random, 8 steps",
              lambda i: [m.gan, *picker(RANDOM, seed=i), *picker(RANDOM, seed=1), 8, "spherical", 200]),
-        Case("interpolate", f"{m.gan}, test image (inversion) → random",
+        Case("interpolate_ui", f"{m.gan}, test image (inversion) → random",
              lambda i: [m.gan, *picker(TEST, index=200 + i), *picker(RANDOM, seed=1), 8, "spherical", 200],
              warmup=False, in_quick=False),
         Case("interpolate_compare", "VAE and GAN, random → random",
              lambda i: [m.vae, *picker(RANDOM, seed=i), *picker(RANDOM, seed=1), 8, "spherical", 200]),
         Case("attribute_choices", m.vae, lambda i: [m.vae, None]),
-        Case("edit_attribute", f"{m.vae}, random sample, thickness",
+        Case("edit_attribute_ui", f"{m.vae}, random sample, thickness",
              lambda i: [m.vae, *picker(RANDOM, seed=i), "thickness", "mean-difference", False, 2.5, 7, 200]),
-        Case("edit_attribute", f"{m.gan}, random sample, thickness",
+        Case("edit_attribute_ui", f"{m.gan}, random sample, thickness",
              lambda i: [m.gan, *picker(RANDOM, seed=i), "thickness", "mean-difference", False, 2.5, 7, 200]),
         Case("define_attribute", f"{m.vae}, 3 + 4 test images",
              lambda i: [m.vae, f"bench{i}", "2, 5, 14", "1, 3, 4, 6", None, None, 200]),
@@ -364,7 +364,7 @@ def api_cases(m: Models, image: dict, sketch: dict) -> list[Case]:
         Case("gan_training", m.gan, lambda i: [m.gan]),
         Case("gan_epoch", m.gan, lambda i: [m.gan, 1 + i % 5]),
         Case("gan_inversion", f"{d}, one test image", lambda i: [d], warmup=False, in_quick=False),
-        Case("inpaint", f"{m.vae} with its dataset's GAN, test image, bottom half, 4 fills × 200 steps",
+        Case("inpaint_ui", f"{m.vae} with its dataset's GAN, test image, bottom half, 4 fills × 200 steps",
              lambda i: [m.vae, *picker(TEST, index=i), "bottom half", None, 4, 200, i]),
         Case("compare_inpainting", d, lambda i: [d]),
         Case("refresh_models", "nothing changed on disk", lambda i: [m.vae]),
@@ -861,8 +861,8 @@ def browser_section(ours: Server, plain: Server, plan: Plan, api_times: dict, lo
              f"Plain Gradio in the same run: p50 {ms(base_p50)} ms, p95 {ms(base_p95)} ms.\n\n")
 
     rows = []
-    for what, api_key, t in (("Interpolate (VAE, random → random, 8 steps)", "interpolate", interp),
-                             ("Edit attributes (VAE, thickness, 7 images)", "edit_attribute", edit)):
+    for what, api_key, t in (("Interpolate (VAE, random → random, 8 steps)", "interpolate_ui", interp),
+                             ("Edit attributes (VAE, thickness, 7 images)", "edit_attribute_ui", edit)):
         http = api_times.get(api_key)
         http_p50 = http.p50 if http is not None else math.nan
         if t.errors:
@@ -916,7 +916,7 @@ def load_section(ours: Server, m: Models, plan: Plan, api_times: dict, log) -> s
     def request(user: int, step: int) -> Request:
         name = m.vae if user % 2 == 0 else m.gan
         if step % 11 == 2:  # every eleventh call (the first at the third) is an interpolation
-            return "interpolate", "interpolate", [name, *picker(RANDOM, seed=user * 1000 + step),
+            return "interpolate_ui", "interpolate_ui", [name, *picker(RANDOM, seed=user * 1000 + step),
                                                   *picker(RANDOM, seed=1), 8, "spherical", 200]
         return decode_request(m)(user, step)
 
@@ -932,7 +932,7 @@ def load_section(ours: Server, m: Models, plan: Plan, api_times: dict, log) -> s
     log(f"[serving] load test: {load.count()} requests, {load.error_count()} errors, RSS {warm:.0f} -> {end:.0f} MiB")
 
     rows = []
-    for kind, api_key in (("decode", "decode"), ("interpolate", "interpolate")):
+    for kind, api_key in (("decode", "decode"), ("interpolate_ui", "interpolate_ui")):
         p50, p95 = pct(load.times.get(kind, []))
         alone = api_times.get(api_key)
         alone_p50 = alone.p50 if alone is not None else math.nan

@@ -2,7 +2,7 @@
 
     root = make_tiny_checkpoints(tmp_path)        # untrained tiny VAE, GAN, classifier on "mnist"
     with running_app(root) as base:               # http://127.0.0.1:<free port>
-        event, data = call(base, "interpolate", [...])
+        event, data = call(base, "interpolate_ui", [...])
 
 `call` uses Gradio's plain HTTP API: POST /gradio_api/call/<api_name>, then read the SSE stream
 of GET /gradio_api/call/<api_name>/<event_id> up to its `complete` or `error` event.

@@ -58,7 +58,7 @@ def test_attribute_choices(genlab_app):
     ("slant", "linear-boundary", False),  # InterFaceGAN on a pixel attribute (class pairs take longer)
 ])
 def test_edit_attribute_vae(genlab_app, attribute, method, conditional):
-    event, outputs = call(genlab_app, "edit_attribute", edit_args(VAE_NAME, attribute=attribute, method=method,
+    event, outputs = call(genlab_app, "edit_attribute_ui", edit_args(VAE_NAME, attribute=attribute, method=method,
                                                                   conditional=conditional, strength=3.0, strip=5))
     assert event == "complete", outputs
     before, reconstruction, edited, strip, table, info = outputs
@@ -75,14 +75,14 @@ def test_edit_attribute_vae(genlab_app, attribute, method, conditional):
 
 
 def test_edit_attribute_gan_inverts_then_edits(genlab_app):
-    event, outputs = call(genlab_app, "edit_attribute", edit_args(GAN_NAME, attribute="ink", strip=3))
+    event, outputs = call(genlab_app, "edit_attribute_ui", edit_args(GAN_NAME, attribute="ink", strip=3))
     assert event == "complete", outputs
     info = outputs[-1]
     assert "inverted" in info and "Reconstruction error: MSE" in info
 
 
 def test_zero_strength_leaves_the_latent_alone(genlab_app):
-    event, outputs = call(genlab_app, "edit_attribute", edit_args(VAE_NAME, strength=0.0, strip=3))
+    event, outputs = call(genlab_app, "edit_attribute_ui", edit_args(VAE_NAME, strength=0.0, strip=3))
     assert event == "complete", outputs
     _, reconstruction, edited, _, table, _ = outputs
     assert table["strengths"] == [0.0, 0.0, 0.0]
@@ -90,17 +90,17 @@ def test_zero_strength_leaves_the_latent_alone(genlab_app):
 
 
 def test_edit_attribute_errors(genlab_app):
-    expect_error(call(genlab_app, "edit_attribute", edit_args(strength=math.nan)), "strength")
-    expect_error(call(genlab_app, "edit_attribute", edit_args(strength=7)), "6")
-    expect_error(call(genlab_app, "edit_attribute", edit_args(attribute="curliness")), "curliness")
-    expect_error(call(genlab_app, "edit_attribute", edit_args(attribute="class:12")), "no class 12")
-    expect_error(call(genlab_app, "edit_attribute", edit_args(attribute="")), "attribute")
-    expect_error(call(genlab_app, "edit_attribute", edit_args(method="pca")), "pca")
-    expect_error(call(genlab_app, "edit_attribute", edit_args(strip=math.nan)), "strip")
-    expect_error(call(genlab_app, "edit_attribute", edit_args(image=picker("Draw"))), "draw")
-    expect_error(call(genlab_app, "edit_attribute", edit_args(model="no-such-model")), "no-such-model")
-    expect_error(call(genlab_app, "edit_attribute", edit_args(attribute="custom:never-defined")), "define it first")
-    assert call(genlab_app, "edit_attribute", edit_args(strip=3))[0] == "complete"  # still serving
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(strength=math.nan)), "strength")
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(strength=7)), "6")
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(attribute="curliness")), "curliness")
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(attribute="class:12")), "no class 12")
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(attribute="")), "attribute")
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(method="pca")), "pca")
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(strip=math.nan)), "strip")
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(image=picker("Draw"))), "draw")
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(model="no-such-model")), "no-such-model")
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(attribute="custom:never-defined")), "define it first")
+    assert call(genlab_app, "edit_attribute_ui", edit_args(strip=3))[0] == "complete"  # still serving
 
 
 # ----------------------------------------------------------------------------- user-defined attributes
@@ -117,7 +117,7 @@ def test_define_attribute_from_test_images_then_edit(genlab_app):
     assert "3 examples with it and 4 without" in note
 
     for method, conditional in (("mean-difference", False), ("linear-boundary", True)):
-        event, outputs = call(genlab_app, "edit_attribute",
+        event, outputs = call(genlab_app, "edit_attribute_ui",
                               edit_args(VAE_NAME, attribute="custom:ones", method=method, conditional=conditional),
                               session_hash=session)
         assert event == "complete", outputs
@@ -125,10 +125,10 @@ def test_define_attribute_from_test_images_then_edit(genlab_app):
 
     # Another user (session) has not defined it.
     other = uuid.uuid4().hex
-    expect_error(call(genlab_app, "edit_attribute", edit_args(VAE_NAME, attribute="custom:ones"), session_hash=other),
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(VAE_NAME, attribute="custom:ones"), session_hash=other),
                  "define it first")
     # Nor has the GAN: definitions belong to the model they were made with.
-    expect_error(call(genlab_app, "edit_attribute", edit_args(GAN_NAME, attribute="custom:ones"),
+    expect_error(call(genlab_app, "edit_attribute_ui", edit_args(GAN_NAME, attribute="custom:ones"),
                       session_hash=session), "define it first")
 
 
@@ -148,7 +148,7 @@ def test_define_attribute_from_uploads_for_the_gan(genlab_app, tmp_path):
                           session_hash=session)
     assert event == "complete", outputs
     assert "inverted" in outputs[-1]
-    event, outputs = call(genlab_app, "edit_attribute", edit_args(GAN_NAME, attribute="custom:bold", strip=3),
+    event, outputs = call(genlab_app, "edit_attribute_ui", edit_args(GAN_NAME, attribute="custom:bold", strip=3),
                           session_hash=session)
     assert event == "complete", outputs
 

@@ -77,7 +77,7 @@ def test_the_queue_is_bounded_and_heavy_searches_share_one_group(app_config):
     configure_queue(demo)
     assert demo._queue.max_size == QUEUE_MAX_SIZE
     by_name = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
-    for name in ("inpaint", "define_attribute", "gan_inversion", "slider_start_dataset", "slider_start_upload"):
+    for name in ("inpaint_ui", "define_attribute", "gan_inversion", "slider_start_dataset", "slider_start_upload"):
         assert by_name[name].concurrency_id == "heavy" and by_name[name].concurrency_limit == HEAVY_CONCURRENCY, name
     assert by_name["sample"].concurrency_id != "heavy"
     assert by_name["sample"].concurrency_limit in (LIGHT_CONCURRENCY, "default")

@@ -52,7 +52,7 @@ def test_the_endpoint_has_named_parameters(genlab_app):
 
 
 def test_inpaint_fills_the_bottom_half_with_both_models(genlab_app):
-    event, outputs = call(genlab_app, "inpaint", inpaint_args(fills=3))
+    event, outputs = call(genlab_app, "inpaint_ui", inpaint_args(fills=3))
     assert event == "complete", outputs
     original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, note = outputs
     assert len(vae_fills) == len(gan_fills) == 3
@@ -69,7 +69,7 @@ def test_inpaint_fills_the_bottom_half_with_both_models(genlab_app):
 
 def test_a_seeded_fill_is_the_same_over_http(genlab_app):
     args = inpaint_args(model=GAN_NAME, image=picker(RANDOM, seed=4), preset="centre box", fill_seed=5)
-    first, second = call(genlab_app, "inpaint", args), call(genlab_app, "inpaint", args)
+    first, second = call(genlab_app, "inpaint_ui", args), call(genlab_app, "inpaint_ui", args)
     assert first[0] == second[0] == "complete"
     for a, b in zip(first[1][4], second[1][4]):  # the GAN's fills
         assert np.array_equal(small(genlab_app, a["image"]), small(genlab_app, b["image"]))
@@ -77,28 +77,28 @@ def test_a_seeded_fill_is_the_same_over_http(genlab_app):
 
 def test_a_mask_painted_with_the_brush(genlab_app, tmp_path):
     layer = layer_file(genlab_app, tmp_path, "bottom")
-    event, outputs = call(genlab_app, "inpaint", inpaint_args(preset=BRUSH, mask=brush(layer)))
+    event, outputs = call(genlab_app, "inpaint_ui", inpaint_args(preset=BRUSH, mask=brush(layer)))
     assert event == "complete", outputs
     assert "392" in outputs[-1]
 
 
 def test_bad_masks_get_one_clear_sentence(genlab_app, tmp_path):
-    expect_error(call(genlab_app, "inpaint", inpaint_args(preset=BRUSH, mask=None)), "nothing is hidden")
-    expect_error(call(genlab_app, "inpaint", inpaint_args(preset=BRUSH, mask=brush(None))), "nothing is hidden")
+    expect_error(call(genlab_app, "inpaint_ui", inpaint_args(preset=BRUSH, mask=None)), "nothing is hidden")
+    expect_error(call(genlab_app, "inpaint_ui", inpaint_args(preset=BRUSH, mask=brush(None))), "nothing is hidden")
     empty = layer_file(genlab_app, tmp_path, "empty", painted=None)
-    expect_error(call(genlab_app, "inpaint", inpaint_args(preset=BRUSH, mask=brush(empty))), "nothing is hidden")
+    expect_error(call(genlab_app, "inpaint_ui", inpaint_args(preset=BRUSH, mask=brush(empty))), "nothing is hidden")
     everything = layer_file(genlab_app, tmp_path, "all", painted=lambda w, h: (0, 0, w, h))
-    expect_error(call(genlab_app, "inpaint", inpaint_args(preset=BRUSH, mask=brush(everything))),
+    expect_error(call(genlab_app, "inpaint_ui", inpaint_args(preset=BRUSH, mask=brush(everything))),
                  "everything is hidden")
     wrong = layer_file(genlab_app, tmp_path, "wide", size=(200, 100))
-    expect_error(call(genlab_app, "inpaint", inpaint_args(preset=BRUSH, mask=brush(wrong))),
+    expect_error(call(genlab_app, "inpaint_ui", inpaint_args(preset=BRUSH, mask=brush(wrong))),
                  "the mask is 200×100 pixels but the image is 28×28")
-    expect_error(call(genlab_app, "inpaint", inpaint_args(preset="a circle")), "a circle")
-    expect_error(call(genlab_app, "inpaint", inpaint_args(fills=0)), "minimum value 1")  # Gradio's slider check
-    expect_error(call(genlab_app, "inpaint", inpaint_args(steps=math.nan)), "steps")
-    expect_error(call(genlab_app, "inpaint", inpaint_args(model="no-such-model")), "no-such-model")
+    expect_error(call(genlab_app, "inpaint_ui", inpaint_args(preset="a circle")), "a circle")
+    expect_error(call(genlab_app, "inpaint_ui", inpaint_args(fills=0)), "minimum value 1")  # Gradio's slider check
+    expect_error(call(genlab_app, "inpaint_ui", inpaint_args(steps=math.nan)), "steps")
+    expect_error(call(genlab_app, "inpaint_ui", inpaint_args(model="no-such-model")), "no-such-model")
     # The server keeps serving after all of that.
-    assert call(genlab_app, "inpaint", inpaint_args(fills=1))[0] == "complete"
+    assert call(genlab_app, "inpaint_ui", inpaint_args(fills=1))[0] == "complete"
 
 
 def test_the_vae_vs_gan_tab_shows_the_stored_inpainting_numbers(genlab_app, genlab_app_checkpoints):

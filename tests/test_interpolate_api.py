@@ -80,7 +80,7 @@ def strip_cells(picture: Image.Image) -> int:
 
 @pytest.mark.parametrize("mode", ["linear", "spherical"])
 def test_interpolate_vae(genlab_app, mode):
-    event, outputs = call(genlab_app, "interpolate", interpolate_args(VAE_NAME, steps=6, mode=mode))
+    event, outputs = call(genlab_app, "interpolate_ui", interpolate_args(VAE_NAME, steps=6, mode=mode))
     assert event == "complete", outputs
     prepared_a, prepared_b, recon_a, recon_b, strip, gif, gif_file, info = outputs
     assert all(x is not None for x in (prepared_a, prepared_b, recon_a, recon_b, strip, gif, gif_file))
@@ -94,7 +94,7 @@ def test_interpolate_vae(genlab_app, mode):
 
 def test_interpolate_gan_inverts_a_drawing(genlab_app, drawing_file):
     a = picker(DRAW, drawing=sketch(drawing_file))
-    event, outputs = call(genlab_app, "interpolate", interpolate_args(GAN_NAME, a=a, steps=4))
+    event, outputs = call(genlab_app, "interpolate_ui", interpolate_args(GAN_NAME, a=a, steps=4))
     assert event == "complete", outputs
     info = outputs[-1]
     assert "inverted" in info and f"{INVERSION_STEPS} steps" in info
@@ -112,19 +112,19 @@ def test_interpolate_compare_vae_and_gan(genlab_app):
 
 
 def test_interpolate_errors_are_sentences(genlab_app, tmp_path):
-    expect_error(call(genlab_app, "interpolate", interpolate_args(VAE_NAME, a=picker(DRAW))), "drawing", "start")
-    expect_error(call(genlab_app, "interpolate", interpolate_args(VAE_NAME, b=picker(UPLOAD))), "upload", "end")
-    expect_error(call(genlab_app, "interpolate", interpolate_args(VAE_NAME, steps=math.nan)), "steps")
-    expect_error(call(genlab_app, "interpolate", interpolate_args(VAE_NAME, steps=1)), "1")
-    expect_error(call(genlab_app, "interpolate", interpolate_args(VAE_NAME, steps=17)), "16")
-    expect_error(call(genlab_app, "interpolate", interpolate_args(VAE_NAME, mode="cubic")), "cubic")
-    expect_error(call(genlab_app, "interpolate", interpolate_args("no-such-model")), "no-such-model")
-    expect_error(call(genlab_app, "interpolate", interpolate_args(GAN_NAME, inversion_steps=math.nan)), "inversion")
+    expect_error(call(genlab_app, "interpolate_ui", interpolate_args(VAE_NAME, a=picker(DRAW))), "drawing", "start")
+    expect_error(call(genlab_app, "interpolate_ui", interpolate_args(VAE_NAME, b=picker(UPLOAD))), "upload", "end")
+    expect_error(call(genlab_app, "interpolate_ui", interpolate_args(VAE_NAME, steps=math.nan)), "steps")
+    expect_error(call(genlab_app, "interpolate_ui", interpolate_args(VAE_NAME, steps=1)), "1")
+    expect_error(call(genlab_app, "interpolate_ui", interpolate_args(VAE_NAME, steps=17)), "16")
+    expect_error(call(genlab_app, "interpolate_ui", interpolate_args(VAE_NAME, mode="cubic")), "cubic")
+    expect_error(call(genlab_app, "interpolate_ui", interpolate_args("no-such-model")), "no-such-model")
+    expect_error(call(genlab_app, "interpolate_ui", interpolate_args(GAN_NAME, inversion_steps=math.nan)), "inversion")
 
     blank = tmp_path / "blank.png"
     Image.new("RGB", (100, 100), "white").save(blank)
     a = picker(DRAW, drawing=sketch(upload(genlab_app, blank)))
-    expect_error(call(genlab_app, "interpolate", interpolate_args(VAE_NAME, a=a)), "start image")
+    expect_error(call(genlab_app, "interpolate_ui", interpolate_args(VAE_NAME, a=a)), "start image")
 
     # The server keeps serving after all of that.
-    assert call(genlab_app, "interpolate", interpolate_args(VAE_NAME, steps=2))[0] == "complete"
+    assert call(genlab_app, "interpolate_ui", interpolate_args(VAE_NAME, steps=2))[0] == "complete"

@@ -42,7 +42,7 @@ def test_sigterm_stops_the_server_and_removes_its_files(tmp_path):
                 time.sleep(0.3)
         else:
             pytest.fail("the app did not start")
-        event, outputs = call_api(base, "interpolate", ["mnist-vae-16", RANDOM, None, None, 0, 3,
+        event, outputs = call_api(base, "interpolate_ui", ["mnist-vae-16", RANDOM, None, None, 0, 3,
                                                         RANDOM, None, None, 0, 4, 6, "spherical", 20])
         assert event == "complete", outputs
         gif = Path(outputs[5]["path"])

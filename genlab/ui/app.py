@@ -10,7 +10,8 @@ import gradio as gr
 from PIL import Image
 
 from genlab.preprocess import MAX_PIXELS
-from genlab.ui import attributes, first_view, inpaint, interpolate, lesson_compare, lesson_gan, lesson_vae, playground, sample, sliders
+from genlab.ui import (attributes, first_view, inpaint, interpolate, lesson_compare, lesson_gan, lesson_vae, playground,
+                       programmatic, sample, sliders)
 from genlab.ui.gradio_overrides import GuardedBlocks
 from genlab.ui.shell import Shell
 from genlab.ui.store import ModelStore
@@ -71,6 +72,7 @@ def build_app(store: ModelStore) -> gr.Blocks:
             return gr.Dropdown(choices=new_choices, value=value), _problems_text(problems)
 
         refresh.click(refresh_models, shell.model_picker, [shell.model_picker, status], api_name="refresh_models")
+        programmatic.build(shell)  # the API for programs: /interpolate, /edit_attribute, /inpaint, /compare
         for fn, inputs, outputs in shell._model_change:
             shell.model_picker.change(fn, inputs, outputs, api_visibility="private")
         # What a first visit shows is the same for everyone: computed once here, it reaches each page

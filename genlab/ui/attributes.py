@@ -316,7 +316,8 @@ def build(shell: Shell) -> None:
     edit_inputs = [shell.model_picker, *picker.inputs, attribute, method, conditional, strength, strip_steps,
                    inversion_steps, custom]
     edit_outputs = [before, reconstruction, edited, strip, table, info]
-    edit_button.click(edit_event, edit_inputs, edit_outputs, api_name="edit_attribute")
+    edit_button.click(edit_event, edit_inputs, edit_outputs, api_name="edit_attribute_ui",
+                      api_visibility="undocumented")
 
     def first_visit(model_name, source, upload, drawing, test_index, seed, attribute_value, method_value,
                     conditional_value, strength_value, strip_value, inversion_value, custom_state):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import inspect
 import re
 import weakref
 from typing import Any, Iterator
@@ -135,6 +136,7 @@ class GuardedBlocks(gr.Blocks):
     async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
         try:
             refuse_links(inputs)
+            inputs = with_defaults(block_fn, inputs)
             return await super().preprocess_data(block_fn, inputs, state, explicit_call)
         except gr.Error as e:  # Gradio's own checks: "Value 17 is greater than maximum value 16." ...
             message = str(e.message)
@@ -147,3 +149,21 @@ class GuardedBlocks(gr.Blocks):
             raise user_error("A file in this request was not uploaded to Genlab: upload it first.") from None
         except Exception:  # noqa: BLE001 - too few values, or a value of the wrong shape for its component
             raise user_error(wrong_inputs(block_fn, inputs)) from None
+
+
+def with_defaults(block_fn: Any, inputs: list[Any]) -> list[Any]:
+    """`inputs` completed with the defaults of the handler's trailing parameters, when a call over
+    plain HTTP gave fewer values than the handler takes and every missing one has a default (as
+    gradio_client does from the API page)."""
+    wanted = len(block_fn.inputs)
+    if not isinstance(inputs, list) or len(inputs) >= wanted or block_fn.fn is None:
+        return inputs
+    try:
+        parameters = [p for p in inspect.signature(block_fn.fn).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return inputs
+    missing = parameters[len(inputs):wanted]
+    if len(parameters) < wanted or any(p.default is p.empty for p in missing):
+        return inputs
+    return [*inputs, *(p.default for p in missing)]

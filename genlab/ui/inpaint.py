@@ -260,5 +260,6 @@ def build(shell: Shell) -> None:
                            fills, steps, fill_seed, progress=progress)
 
     run_button.click(inpaint_event, [*preview_inputs, fills, steps, fill_seed],
-                     [original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, note], api_name="inpaint",
+                     [original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, note], api_name="inpaint_ui",
+                     api_visibility="undocumented",
                      **HEAVY)

@@ -204,7 +204,7 @@ def build(shell: Shell) -> None:
 
     run_button.click(interpolate_event, inputs,
                      [prepared_a, prepared_b, recon_a, recon_b, strip, gif, gif_file, info],
-                     api_name="interpolate")
+                     api_name="interpolate_ui", api_visibility="undocumented")
     compare_button.click(compare_event, inputs, [vae_strip, vae_gif, gan_strip, gan_gif, compare_info],
                          api_name="interpolate_compare")
     # A first visit sees the idea at once: the default pickers are two random samples (cheap to decode).

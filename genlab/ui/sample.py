@@ -29,8 +29,9 @@ def build(shell: Shell) -> None:
     output = gr.Image(label="Samples", format="png", type="pil", interactive=False, buttons=["download"])
     inputs = [shell.model_picker, shell.seed_box, count, temperature]
 
-    def sample(model_name, seed, count, temperature):
-        return sample_grid(shell, model_name, seed, count, temperature)
+    def sample(model: str, seed: int = 0, count: int = 32, temperature: float = 1.0):
+        """A grid of `count` samples of `model` from `seed`; temperature (VAE) or truncation (GAN) scales the latents."""
+        return sample_grid(shell, model, seed, count, temperature)
 
     button.click(sample, inputs, output, api_name="sample")
     # No button needed: releasing a slider or changing the seed redraws (the model picker, via the shell).
