@@ -367,6 +367,11 @@ def api_cases(m: Models, image: dict, sketch: dict) -> list[Case]:
         Case("inpaint_ui", f"{m.vae} with its dataset's GAN, test image, bottom half, 4 fills × 200 steps",
              lambda i: [m.vae, *picker(TEST, index=i), "bottom half", None, 4, 200, i]),
         Case("compare_inpainting", d, lambda i: [d]),
+        # The API for programs (genlab/ui/programmatic.py): the essentials only, the rest its defaults.
+        Case("interpolate", f"{m.vae}, two seeds", lambda i: [m.vae, i, i + 1]),
+        Case("edit_attribute", f"{m.vae}, thickness, a seed", lambda i: [m.vae, "thickness", i]),
+        Case("inpaint", f"{m.gan}, a seed, bottom half, 4 fills", lambda i: [m.gan, i]),
+        Case("compare", f"{d}, a seed", lambda i: [d, i]),
         Case("refresh_models", "nothing changed on disk", lambda i: [m.vae]),
     ]
 

@@ -15,8 +15,7 @@ from app_server import (GAN_NAME, RANDOM, TEST, VAE_NAME, call, expect_error, fe
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 
-PARAMETERS = ["model", "source", "upload", "drawing", "test_index", "seed", "mask_preset", "mask_drawing", "fills",
-              "steps", "fill_seed"]
+PARAMETERS = ["model", "seed", "image", "mask", "fills", "steps", "fill_seed"]  # the API for programs
 BRUSH = "paint with the brush"  # genlab.ui.inpaint.BRUSH
 
 

@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 DECODER_JS = REPO / "genlab" / "ui" / "static" / "decoder.js"
 KERNEL_WASM = REPO / "genlab" / "ui" / "static" / "decoder_kernel.wasm"
 SHIPPED = sorted(p for pattern in ("*-gan-*", "*-vae-*") for p in (REPO / "checkpoints").glob(pattern)
-                 if (p / "model.safetensors").exists())
+                 if (p / "model.safetensors").exists()
+                 and json.loads((p / "config.json").read_text()).get("kind") in ("vae", "gan"))
 BACKENDS = ["wasm", "js"]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
