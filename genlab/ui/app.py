@@ -10,8 +10,8 @@ import gradio as gr
 from PIL import Image
 
 from genlab.preprocess import MAX_PIXELS
-from genlab.ui import (attributes, first_view, inpaint, interpolate, lesson_compare, lesson_gan, lesson_vae, playground,
-                       programmatic, sample, sliders)
+from genlab.ui import (attributes, first_view, inpaint, interpolate, lesson_compare, lesson_gan, lesson_vae, links,
+                       playground, programmatic, sample, sliders)
 from genlab.ui.gradio_overrides import GuardedBlocks
 from genlab.ui.shell import Shell
 from genlab.ui.store import ModelStore
@@ -58,8 +58,10 @@ def build_app(store: ModelStore) -> gr.Blocks:
             )
             shell.seed_box = gr.Number(0, label="Seed", precision=0, minimum=0, scale=1)
             refresh = gr.Button("↻ Refresh models", scale=0)
+            copy_link = gr.Button("🔗 Copy link", scale=0, elem_id="genlab-copy-link")
         status = gr.Markdown(_problems_text(store.problems))
-        with gr.Tabs():
+        link_note = gr.Markdown("", elem_id="genlab-link-note")
+        with gr.Tabs(elem_id="genlab-tabs"):
             for title, module in TABS:
                 with gr.Tab(title):
                     module.build(shell)
@@ -73,6 +75,12 @@ def build_app(store: ModelStore) -> gr.Blocks:
 
         refresh.click(refresh_models, shell.model_picker, [shell.model_picker, status], api_name="refresh_models")
         programmatic.build(shell)  # the API for programs: /interpolate, /edit_attribute, /inpaint, /compare
+        # Links: the view's state in the URL's query. Both run in the browser alone (no queued event):
+        # a page open stays free, and a link's model then loads through the picker's own change event.
+        names = [n for _, n in choices]
+        copy_link.click(None, [shell.model_picker, shell.seed_box], link_note, js=links.copy_js())
+        demo.load(None, [shell.model_picker, shell.seed_box], [shell.model_picker, shell.seed_box, link_note],
+                  js=links.restore_js(names, [title for title, _ in TABS]))
         for fn, inputs, outputs in shell._model_change:
             shell.model_picker.change(fn, inputs, outputs, api_visibility="private")
         # What a first visit shows is the same for everyone: computed once here, it reaches each page
