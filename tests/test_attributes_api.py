@@ -62,10 +62,11 @@ def test_edit_attribute_vae(genlab_app, attribute, method, conditional):
                                                                   conditional=conditional, strength=3.0, strip=5))
     assert event == "complete", outputs
     before, reconstruction, edited, strip, table, info = outputs
-    assert table["strengths"] == [-3.0, -1.5, 0.0, 1.5, 3.0]
-    assert len(table["classes"]) == len(table["confidences"]) == 5
-    assert all(0 < p <= 1 for p in table["confidences"])
-    assert table["before"]["class"] in [str(k) for k in range(10)]
+    rows = table["data"]  # a table on the page: strength, the classifier's class, how sure
+    assert table["headers"] == ["strength", "the classifier says", "how sure"]
+    assert [r[0] for r in rows] == ["-3.00", "-1.50", "+0.00", "+1.50", "+3.00"]
+    assert all(r[1] in [str(k) for k in range(10)] for r in rows)
+    assert all(0 < int(r[2].rstrip("%")) <= 100 for r in rows)
     assert "classifier sees" in info
     assert ("keeping the class" in info) == conditional
     # The edit moves the image: edited (z + 3 d) differs from the model's version of z.
@@ -85,7 +86,7 @@ def test_zero_strength_leaves_the_latent_alone(genlab_app):
     event, outputs = call(genlab_app, "edit_attribute_ui", edit_args(VAE_NAME, strength=0.0, strip=3))
     assert event == "complete", outputs
     _, reconstruction, edited, _, table, _ = outputs
-    assert table["strengths"] == [0.0, 0.0, 0.0]
+    assert [r[0] for r in table["data"]] == ["+0.00", "+0.00", "+0.00"]
     assert np.abs(pixels(genlab_app, edited) - pixels(genlab_app, reconstruction)).max() < 2 / 255
 
 

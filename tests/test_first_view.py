@@ -30,7 +30,9 @@ def _by_elem_id(config: dict, elem_id: str) -> dict:
 def test_a_page_open_queues_no_event(app_config):
     _, config = app_config
     on_load = [d for d in config["dependencies"] if any(t[1] == "load" for t in d["targets"])]
-    assert on_load == [], [d.get("api_name") for d in on_load]
+    # Only the link reader runs on load, and in the browser alone (no function on the server).
+    assert [d for d in on_load if d.get("backend_fn")] == [], [d.get("api_name") for d in on_load]
+    assert len(on_load) <= 1 and all(d.get("js") for d in on_load)
 
 
 def test_the_first_views_are_in_the_page(app_config):

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
@@ -32,6 +33,7 @@ MAX_CUSTOM_ATTRIBUTES = 16  # kept per user and model (in the session); the olde
 EXAMPLE_GALLERY_SIZE = 40
 CUSTOM_PREFIX = "custom:"
 DEFAULT_ATTRIBUTE = "thickness"
+VERDICT_COLUMNS = ["strength", "the classifier says", "how sure"]
 METHOD_NAMES = {"mean-difference": "difference of means", "linear-boundary": "linear boundary (InterFaceGAN)"}
 METHOD_LABELS = [(label[0].upper() + label[1:], method) for method, label in METHOD_NAMES.items()]
 
@@ -149,14 +151,15 @@ def edit_attribute(shell: Shell, model_name: Any, source: Any, upload: Any, draw
 
     said = service.verdicts(torch.cat([found.reconstructions, edited[None], frames]))
     captions = [[f"{a:+.2f}"] for a in amounts]
-    table = {"strengths": [round(a, 4) for a in amounts], "classes": None, "confidences": None}
+    # The verdicts as a table a student reads (the API for programs gives them as numbers).
+    table = pd.DataFrame({VERDICT_COLUMNS[0]: [f"{a:+.2f}" for a in amounts],
+                          VERDICT_COLUMNS[1]: ["–"] * len(amounts), VERDICT_COLUMNS[2]: ["–"] * len(amounts)})
     if said is not None:
         before, after, per_frame = said[0], said[1], said[2:]
         for caption, (name, p) in zip(captions, per_frame):
             caption.append(f"{name} {p:.0%}")
-        table.update(classes=[n for n, _ in per_frame], confidences=[round(p, 4) for _, p in per_frame],
-                     before={"class": before[0], "confidence": round(before[1], 4)},
-                     after={"class": after[0], "confidence": round(after[1], 4)})
+        table[VERDICT_COLUMNS[1]] = [n for n, _ in per_frame]
+        table[VERDICT_COLUMNS[2]] = [f"{p:.0%}" for _, p in per_frame]
         verdict = (f"The classifier sees **{before[0]}** ({before[1]:.0%}) before and **{after[0]}** "
                    f"({after[1]:.0%}) after the edit" + (" — the class changed." if before[0] != after[0] else "."))
     else:
@@ -275,7 +278,8 @@ def build(shell: Shell) -> None:
             strip = gr.Image(label="From −strength to +strength, with the classifier's verdict", format="png",
                              type="pil", interactive=False, buttons=["download"], elem_id="genlab-edit-strip")
             info = gr.Markdown("")
-            table = gr.JSON(label="Verdicts", visible=True)
+            table = gr.DataFrame(headers=VERDICT_COLUMNS, label="The classifier's verdict on each image of the strip",
+                                 interactive=False, wrap=True)
 
     with gr.Accordion("Define your own attribute from examples", open=False):
         gr.Markdown("Pick a few test images that have the attribute and a few that do not (click them, or "
