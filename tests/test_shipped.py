@@ -144,3 +144,25 @@ def test_no_pickle_or_unsafe_torch_load():
     assert len(sources) > 5
     problems = [f"{p.relative_to(REPO_ROOT)}:{hit}" for p in sources for hit in unsafe_loads(p.read_text())]
     assert not problems, "unpickling code (use safetensors):\n" + "\n".join(problems)
+
+
+def test_the_curated_first_views_still_show_what_they_are_meant_to():
+    """checkpoints/first-views.json picks what a first visit shows; a retrained model can break a pick."""
+    import genlab
+    from genlab.ui.first_view import FirstViews
+
+    views = FirstViews.read(DEFAULT_CHECKPOINT_DIR)
+    assert views.model, "checkpoints/first-views.json names no model"
+    model = genlab.load(views.model)
+    # Sample: the page's seed gives a grid that reads well.
+    said = model.verdicts(model.sample(32, views.seed))
+    assert sum(p >= 0.9 for _, p in said) / len(said) >= 0.75, said
+    # Edit: a clear image whose class holds along the whole strip, as the tab opens on it.
+    image = model.sample(1, views.edit_seed)[0]
+    (start,) = model.verdicts(image[None])
+    strip = model.edit(image, views.edit_attribute, strengths=torch.linspace(-2.5, 2.5, 7).tolist(),
+                       conditional=views.edit_conditional)
+    assert start[1] >= 0.9 and all(c == start[0] for c, _ in model.verdicts(strip)), model.verdicts(strip)
+    # Interpolate: two clear images of two different classes.
+    a, b = (model.verdicts(model.sample(1, s))[0] for s in views.interpolate_seeds)
+    assert a[1] >= 0.9 and b[1] >= 0.9 and a[0] != b[0], (a, b)

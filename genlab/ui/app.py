@@ -49,14 +49,14 @@ def build_app(store: ModelStore) -> gr.Blocks:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     with GuardedBlocks(title="Genlab") as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
-        shell = Shell(store)
+        shell = Shell(store, first_views=first_view.FirstViews.read(store.root))
         choices = shell.model_choices()
         with gr.Row():
             shell.model_picker = gr.Dropdown(
-                choices, value=_default_model([n for _, n in choices]), label="Model", scale=3,
-                allow_custom_value=True,  # so an unknown name gets our own clear message
+                choices, value=_default_model([n for _, n in choices], shell.first_views.model), label="Model",
+                scale=3, allow_custom_value=True,  # so an unknown name gets our own clear message
             )
-            shell.seed_box = gr.Number(0, label="Seed", precision=0, minimum=0, scale=1)
+            shell.seed_box = gr.Number(shell.first_views.seed, label="Seed", precision=0, minimum=0, scale=1)
             refresh = gr.Button("↻ Refresh models", scale=0)
             copy_link = gr.Button("🔗 Copy link", scale=0, elem_id="genlab-copy-link")
         status = gr.Markdown(_problems_text(store.problems))
@@ -91,9 +91,9 @@ def build_app(store: ModelStore) -> gr.Blocks:
     return demo
 
 
-def _default_model(names: list[str]) -> str | None:
-    """The model a first visit opens with: the MNIST VAE when it is there (the clearest start)."""
-    for preferred in ("mnist-vae-16", "mnist-gan-32"):
+def _default_model(names: list[str], curated: str | None = None) -> str | None:
+    """The model a first visit opens with: the curated one, else the MNIST VAE when it is there."""
+    for preferred in (curated, "mnist-vae-16", "mnist-gan-32"):
         if preferred in names:
             return preferred
     return names[0] if names else None

@@ -62,7 +62,9 @@ def pick_attribute(shell: Shell, model_name: Any, current: Any, custom: dict | N
     """(choices, value) of the attribute dropdown for a model: the current pick if offered, else the default."""
     choices = choices_for(shell, shell.model(model_name), custom)
     values = [v for _, v in choices]
-    value = current if current in values else (DEFAULT_ATTRIBUTE if DEFAULT_ATTRIBUTE in values else values[0])
+    default = shell.first_views.edit_attribute
+    value = current if current in values else (default if default in values else
+                                               DEFAULT_ATTRIBUTE if DEFAULT_ATTRIBUTE in values else values[0])
     return choices, value
 
 
@@ -257,13 +259,14 @@ def build(shell: Shell) -> None:
     custom = gr.State({})
     with gr.Row():
         with gr.Column(scale=1):
-            picker = build_picker(shell, "Image to edit", default_seed=0, elem_id="genlab-edit-image")
+            views = shell.first_views
+            picker = build_picker(shell, "Image to edit", default_seed=views.edit_seed, elem_id="genlab-edit-image")
         with gr.Column(scale=2):
             attribute = gr.Dropdown([], label="Attribute", filterable=True, allow_custom_value=True,
                                     elem_id="genlab-attribute")
             with gr.Row():
                 method = gr.Radio(METHOD_LABELS, value="mean-difference", label="Direction from")
-                conditional = gr.Checkbox(False, label="Conditional (keep the class)")
+                conditional = gr.Checkbox(views.edit_conditional, label="Conditional (keep the class)")
             with gr.Row():
                 strength = gr.Slider(-MAX_STRENGTH, MAX_STRENGTH, value=2.5, step=0.1, label="Strength",
                                      elem_id="genlab-strength")

@@ -19,12 +19,49 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import gradio as gr
 
 log = logging.getLogger(__name__)
+
+FIRST_VIEWS_NAME = "first-views.json"  # in the checkpoints folder: the curated first views of its models
+
+
+@dataclass(frozen=True)
+class FirstViews:
+    """What a first visit shows: the model and seed of the page, the image and attribute the Edit tab
+    opens on, the two images Interpolate opens with. Chosen by hand for the shipped checkpoints
+    (checkpoints/first-views.json); a folder without that file gets these defaults."""
+
+    model: str | None = None  # None: the MNIST VAE, else the first model
+    seed: int = 0
+    edit_seed: int = 0
+    edit_attribute: str = "thickness"
+    edit_conditional: bool = False
+    interpolate_seeds: tuple[int, int] = (0, 1)
+
+    @classmethod
+    def read(cls, root: str | Path) -> "FirstViews":
+        """The curated first views of the checkpoints in `root`; defaults when there are none (or a
+        broken file: logged, never fatal)."""
+        path = Path(root) / FIRST_VIEWS_NAME
+        if not path.is_file():
+            return cls()
+        try:
+            data = json.loads(path.read_text())
+            edit, pair = data.get("edit", {}), data.get("interpolate", {})
+            return cls(model=data.get("model"), seed=int(data.get("seed", 0)), edit_seed=int(edit.get("seed", 0)),
+                       edit_attribute=str(edit.get("attribute", "thickness")),
+                       edit_conditional=bool(edit.get("conditional", False)),
+                       interpolate_seeds=(int(pair.get("seed_a", 0)), int(pair.get("seed_b", 1))))
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            log.warning("%s could not be read (%s); the default first views are used", path, e)
+            return cls()
 
 
 def _as_list(blocks: Any) -> list[Any]:

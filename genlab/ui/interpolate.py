@@ -153,10 +153,11 @@ def build(shell: Shell) -> None:
     )
     with gr.Row():
         with gr.Column():
-            picker_a = build_picker(shell, "Start", default_seed=0, api_name="prepare_input",
+            seed_a, seed_b = shell.first_views.interpolate_seeds
+            picker_a = build_picker(shell, "Start", default_seed=seed_a, api_name="prepare_input",
                                     elem_id="genlab-interpolate-start")
         with gr.Column():
-            picker_b = build_picker(shell, "End", default_seed=1, elem_id="genlab-interpolate-end")
+            picker_b = build_picker(shell, "End", default_seed=seed_b, elem_id="genlab-interpolate-end")
     with gr.Row():
         steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=8, step=1, label="Steps")
         mode = gr.Radio(list(INTERPOLATION_MODES), value="spherical", label="Interpolation",

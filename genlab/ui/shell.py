@@ -109,10 +109,17 @@ class Shell:
     """Components and helpers shared by all tabs. Built once inside `gr.Blocks`."""
 
     store: ModelStore
+    first_views: Any = None  # genlab.ui.first_view.FirstViews: what a first visit shows
     model_picker: Any = None  # gr.Dropdown of VAE and GAN checkpoint names
     seed_box: Any = None  # gr.Number
     _model_change: list[tuple[Callable, list, Any]] = field(default_factory=list)
     _load: list[tuple[Callable, list, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.first_views is None:
+            from genlab.ui.first_view import FirstViews
+
+            self.first_views = FirstViews()
 
     # -- checks -----------------------------------------------------------------------------
     def model(self, name: Any, kinds: tuple[str, ...] = ("vae", "gan")) -> ModelService:
