@@ -88,3 +88,30 @@ def test_copy_link_writes_the_view_into_the_url(browser, genlab_app):  # noqa: F
     assert query == {"model": ["mnist-vae-16"], "seed": ["0"], "tab": ["Interpolate"]}, page.url
     assert page.url in page.inner_text("#genlab-link-note")
     page.close()
+
+
+def _panel_z(page) -> list[float] | None:
+    return page.evaluate("""() => { const h = Array.from(document.querySelectorAll('.genlab-sliders, .genlab-sliders *'))
+        .find((e) => e.genlabSliders && e.genlabSliders.z); return h ? Array.from(h.genlabSliders.z) : null; }""")
+
+
+def test_a_link_restores_the_sliders_latent_and_copy_link_writes_it(browser, genlab_app):  # noqa: F811
+    z = [round(0.25 * (i % 5) - 0.5, 3) for i in range(16)]
+    url = genlab_app + "/?model=mnist-gan-16&tab=Latent%20sliders&z=" + ",".join(str(v) for v in z)
+    page, _ = open_page(browser, url)
+    page.wait_for_function("() => document.querySelector('.genlab-sliders [data-model=\"mnist-gan-16\"], "
+                           "[data-model=\"mnist-gan-16\"]') !== null")
+    page.wait_for_timeout(500)
+    assert [round(v, 3) for v in _panel_z(page)] == z
+    page.locator("#genlab-copy-link").click()
+    page.wait_for_function("() => document.querySelector('#genlab-link-note').innerText.includes('http')")
+    query = parse_qs(urlparse(page.url).query)
+    assert [float(v) for v in query["z"][0].split(",")] == z and query["tab"] == ["Latent sliders"]
+    page.close()
+
+
+def test_a_z_of_the_wrong_length_is_refused_in_one_sentence(browser, genlab_app):  # noqa: F811
+    page, _ = open_page(browser, genlab_app + "/?model=mnist-gan-16&tab=Latent%20sliders&z=1,2,3")
+    page.wait_for_function("() => document.body.innerText.includes(\"The link's z (3 numbers) does not fit\")")
+    assert len(_panel_z(page)) == 16
+    page.close()

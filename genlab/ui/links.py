@@ -1,8 +1,10 @@
 """Links a teacher can share: the view's state in the URL's query, restored when the link is opened.
 
-    http://host:7860/?model=mnist-gan-32&seed=7&tab=Latent%20sliders
+    http://host:7860/?model=mnist-gan-32&seed=7&tab=Latent%20sliders&z=0.5,-1.2,...
 
-`model` (a name in the model picker), `seed` (a whole number), `tab` (a tab's title). The "Copy
+`model` (a name in the model picker), `seed` (a whole number), `tab` (a tab's title), and on the
+sliders tab `z`, the latent as comma-separated numbers (read by genlab/ui/static/sliders_panel.js,
+once that model's sliders arrive; a z of the wrong length is refused there in one sentence). The "Copy
 link" button writes the current view into such a URL and copies it; opening it sets the picker,
 the seed and the tab. Both happen in the browser alone, so a page open queues no event (issue 26);
 a link's model then loads through the picker's own change event. A bad or unknown value opens the
@@ -29,6 +31,11 @@ def copy_js() -> str:
   if (model) url.searchParams.set('model', model);
   if (seed !== null && seed !== undefined && seed !== '') url.searchParams.set('seed', String(seed));
   if (selected) url.searchParams.set('tab', selected.innerText.trim());
+  const holder = Array.from(document.querySelectorAll('.genlab-sliders, .genlab-sliders *')).find((e) => e.genlabSliders);
+  const z = holder && holder.genlabSliders.z;
+  if (selected && selected.innerText.trim() === 'Latent sliders' && z) {
+    url.searchParams.set('z', Array.from(z, (v) => v.toFixed(3)).join(','));
+  }
   const link = url.toString();
   window.history.replaceState(null, '', link);
   const say = (how) => `🔗 ${how}: [${link}](${link})`;

@@ -75,7 +75,7 @@ function render() {
   G.draw(canvas, net.decode(z), net.outputShape);
   renders += 1;
   canvas.dataset.renders = renders;
-  statusLine.textContent = `Decoded in your browser in ${(performance.now() - t0).toFixed(1)} ms.`;
+  statusLine.textContent = linkNote + `Decoded in your browser in ${(performance.now() - t0).toFixed(1)} ms.`;
   canvas.dispatchEvent(new CustomEvent("genlab-draw", { detail: { renders } }));
 }
 
@@ -126,11 +126,35 @@ function loadDecoder(s) {
   return decoders.get(s.key);
 }
 
+// A shared link may carry the latent: ?model=NAME&z=0.1,-1.2,... (genlab/ui/links.py). It is taken
+// once, for the model the link names, when that model's sliders first arrive.
+let linkZ = new URLSearchParams(window.location.search).get("z"), linkNote = "";
+
+function latentFromLink(s) {
+  if (linkZ === null) return null;
+  const wanted = new URLSearchParams(window.location.search).get("model");
+  if (wanted && wanted !== s.model) return null;  // the link's model is still loading
+  const text = linkZ;
+  linkZ = null;
+  const values = text.split(",").map((v) => Number(v.trim()));
+  if (values.length !== s.latent.length || values.some((v) => !Number.isFinite(v) || Math.abs(v) > 100)) {
+    linkNote = `⚠️ The link's z (${values.length} numbers) does not fit ${s.model}, whose latent has ` +
+      `${s.latent.length} coordinates: its sample is shown instead. `;
+    return null;
+  }
+  return values;
+}
+
 function onSpec() {
   const s = props.value;
   if (!s || !s.latent || !s.dims) return;
   spec = s;
   z = Float64Array.from(s.latent);
+  const fromLink = latentFromLink(s);
+  if (fromLink) {
+    z = Float64Array.from(fromLink);
+    setTimeout(onRelease, 0);  // the session's latent and the server's image follow the link's
+  }
   buildRows();
   showValues(null);
   element.dataset.model = s.model;
