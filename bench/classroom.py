@@ -38,7 +38,7 @@ if str(REPO) not in sys.path:
 
 from bench import slider_latency  # noqa: E402
 from bench.report import run_stamp, write_section  # noqa: E402
-from bench.serving import Server, pct, rss_mib, start_server  # noqa: E402
+from bench.serving import Server, pct, process_tree, rss_mib, start_server  # noqa: E402
 
 CHROMIUM = slider_latency.CHROMIUM
 CHROMIUM_ARGS = slider_latency.CHROMIUM_ARGS
@@ -51,27 +51,15 @@ RANDOM = "Random sample"  # genlab.ui.inputs.RANDOM
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of process `pid` and its live descendants, in seconds (from /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
+    total = 0
+    for p in process_tree(pid):
         try:
             stat = Path(f"/proc/{p}/stat").read_text()
             fields = stat[stat.rindex(")") + 2:].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
         except OSError:
             pass
-        todo += children.get(p, [])
-    return total / tick
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # ----------------------------------------------------------------------------- page opens

@@ -147,8 +147,8 @@ def child_env(temp: Path) -> dict[str, str]:
             "GRADIO_TEMP_DIR": str(temp)}
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory (VmRSS) of process `pid` and all its descendants, in MiB."""
+def process_tree(pid: int) -> list[int]:
+    """Process `pid` and all its live descendants (from /proc)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -158,16 +158,24 @@ def rss_mib(pid: int) -> float:
                 continue
             ppid = int(stat[stat.rindex(")") + 2:].split()[1])
             children.setdefault(ppid, []).append(int(entry.name))
-    total_kib, todo = 0, [pid]
+    tree, todo = [], [pid]
     while todo:
         p = todo.pop()
+        tree.append(p)
+        todo += children.get(p, [])
+    return tree
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory (VmRSS) of process `pid` and all its descendants, in MiB."""
+    total_kib = 0
+    for p in process_tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total_kib += int(line.split()[1])
         except OSError:
             pass
-        todo += children.get(p, [])
     return total_kib / 1024
 
 

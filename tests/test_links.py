@@ -3,23 +3,15 @@ link opens the default view with one sentence, and Copy link writes the view int
 
 from __future__ import annotations
 
-import os
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from app_server import genlab_app  # noqa: F401 (fixture)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-TIMEOUT_MS = 120_000
+from test_browser_edit import CHROMIUM, CHROMIUM_ARGS, pytestmark  # noqa: F401 (the browser tests' marks)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}"),
-    pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*"),
-]
+TIMEOUT_MS = 120_000
 
 
 @pytest.fixture(scope="module")

@@ -152,8 +152,8 @@ def test_the_curated_first_views_still_show_what_they_are_meant_to():
     from genlab.ui.first_view import FirstViews
 
     views = FirstViews.read(DEFAULT_CHECKPOINT_DIR)
-    assert views.model, "checkpoints/first-views.json names no model"
-    model = genlab.load(views.model)
+    assert views.model_name, "checkpoints/first-views.json names no model"
+    model = genlab.load(views.model_name)
     # Sample: the page's seed gives a grid that reads well.
     said = model.verdicts(model.sample(32, views.seed))
     assert sum(p >= 0.9 for _, p in said) / len(said) >= 0.75, said

@@ -53,7 +53,7 @@ def build_app(store: ModelStore) -> gr.Blocks:
         choices = shell.model_choices()
         with gr.Row():
             shell.model_picker = gr.Dropdown(
-                choices, value=_default_model([n for _, n in choices], shell.first_views.model), label="Model",
+                choices, value=_default_model([n for _, n in choices], shell.first_views.model_name), label="Model",
                 scale=3, allow_custom_value=True,  # so an unknown name gets our own clear message
             )
             shell.seed_box = gr.Number(shell.first_views.seed, label="Seed", precision=0, minimum=0, scale=1)

@@ -38,7 +38,7 @@ class FirstViews:
     opens on, the two images Interpolate opens with. Chosen by hand for the shipped checkpoints
     (checkpoints/first-views.json); a folder without that file gets these defaults."""
 
-    model: str | None = None  # None: the MNIST VAE, else the first model
+    model_name: str | None = None  # None: the MNIST VAE, else the first model
     seed: int = 0
     edit_seed: int = 0
     edit_attribute: str = "thickness"
@@ -55,7 +55,7 @@ class FirstViews:
         try:
             data = json.loads(path.read_text())
             edit, pair = data.get("edit", {}), data.get("interpolate", {})
-            return cls(model=data.get("model"), seed=int(data.get("seed", 0)), edit_seed=int(edit.get("seed", 0)),
+            return cls(model_name=data.get("model"), seed=int(data.get("seed", 0)), edit_seed=int(edit.get("seed", 0)),
                        edit_attribute=str(edit.get("attribute", "thickness")),
                        edit_conditional=bool(edit.get("conditional", False)),
                        interpolate_seeds=(int(pair.get("seed_a", 0)), int(pair.get("seed_b", 1))))
