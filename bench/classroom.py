@@ -172,11 +172,11 @@ def genlab_actions(vae: str, vae_dim: int, dataset: str,
     return {
         "sample": (3, lambda r: ("sample", [vae, r.randrange(1000), 32, 1.0])),
         "slider release": (3, lambda r: ("decode", [vae, [round(r.gauss(0, 1), 2) for _ in range(vae_dim)]])),
-        "interpolate_ui": (2, lambda r: ("interpolate_ui", [vae, *picker(r.randrange(1000)), *picker(r.randrange(1000)),
+        "interpolate": (2, lambda r: ("interpolate_ui", [vae, *picker(r.randrange(1000)), *picker(r.randrange(1000)),
                                                       8, "spherical", 200])),
         "edit": (2, lambda r: ("edit_attribute_ui", [vae, *picker(r.randrange(1000)), "thickness", "mean-difference",
                                                   False, 2.5, 7, 200])),
-        "inpaint_ui": (2, lambda r: ("inpaint_ui", [vae, *picker(r.randrange(1000)), "bottom half", None, 4,
+        "inpaint": (2, lambda r: ("inpaint_ui", [vae, *picker(r.randrange(1000)), "bottom half", None, 4,
                                               inpaint_steps, r.randrange(1000)])),
         "compare": (1, lambda r: ("compare_samples", [dataset, r.randrange(1000)])),
     }

@@ -25,7 +25,7 @@ ACTIONS = {"Interpolate": "#genlab-interpolate-button", "Edit attributes": "#gen
 TABS = {
     "Sample": "sample",
     "Latent sliders": "sliders",
-    "Interpolate": "interpolate_ui",
+    "Interpolate": "interpolate",
     "Edit attributes": "attributes",
     "VAE vs GAN": "compare",
     "How a VAE works": "how-vae",
