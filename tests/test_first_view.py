@@ -83,3 +83,12 @@ def test_the_queue_is_bounded_and_heavy_searches_share_one_group(app_config):
         assert by_name[name].concurrency_id == "heavy" and by_name[name].concurrency_limit == HEAVY_CONCURRENCY, name
     assert by_name["sample"].concurrency_id != "heavy"
     assert by_name["sample"].concurrency_limit in (LIGHT_CONCURRENCY, "default")
+
+
+def test_the_first_views_add_nothing_to_the_page(app_config):
+    """Updates that handlers return (gr.Dropdown(choices=...)) must not be drawn as components of their own."""
+    _, config = app_config
+    kinds = {c["id"]: c["type"] for c in config["components"]}
+    top = [kinds[c["id"]] for c in config["layout"]["children"]]
+    after_tabs = top[top.index("tabs") + 1:]
+    assert set(after_tabs) <= {"api"}, f"components were drawn on the page after the tabs: {after_tabs}"

@@ -83,11 +83,12 @@ def build_app(store: ModelStore) -> gr.Blocks:
                   js=links.restore_js(names, [title for title, _ in TABS]))
         for fn, inputs, outputs in shell._model_change:
             shell.model_picker.change(fn, inputs, outputs, api_visibility="private")
-        # What a first visit shows is the same for everyone: computed once here, it reaches each page
-        # in the page's config instead of as ~20 queued events per page open.
-        problems = first_view.bake([*shell._model_change, *shell._load])
-        if problems:
-            log.warning("first views left empty: %s", "; ".join(problems))
+    # What a first visit shows is the same for everyone: computed once here, it reaches each page in
+    # the page's config instead of as ~20 queued events per page open. Outside the Blocks' context:
+    # an update a handler returns (gr.Dropdown(choices=...)) would otherwise be drawn on the page.
+    problems = first_view.bake([*shell._model_change, *shell._load])
+    if problems:
+        log.warning("first views left empty: %s", "; ".join(problems))
     return demo
 
 

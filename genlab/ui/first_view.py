@@ -103,7 +103,9 @@ def set_initial(block: Any, result: Any) -> None:
 def bake(handlers: Sequence[tuple[Callable[..., Any], Sequence[Any], Any]]) -> list[str]:
     """Run each (fn, inputs, outputs) once with the inputs' initial values and set the outputs'
     initial values from its results, in order (a later handler sees an earlier one's outputs).
-    A handler that fails leaves its outputs as they were; returns one line per failure."""
+    A handler that fails leaves its outputs as they were; returns one line per failure.
+    Call it after the app's `with gr.Blocks()` has closed: inside it, a component update a handler
+    returns would be drawn on the page as a component of its own."""
     problems = []
     for fn, inputs, outputs in handlers:
         outs = _as_list(outputs)
