@@ -60,6 +60,6 @@ run diffusion  fashion-mnist-diffusion --dataset fashion-mnist --epochs 2 --batc
 # A latent prior for each 16-d VAE: a residual MLP over the VAE's posterior means (its folder sits
 # beside the VAE's; it needs that VAE to load). A few minutes each.
 run latent_diffusion mnist-vae-16-latent-diffusion --dataset mnist --vae checkpoints/mnist-vae-16 \
-                                      --epochs 150 --batch-size 256 --threads 1
+                                      --epochs 300 --batch-size 256 --threads 1
 run latent_diffusion fashion-mnist-vae-16-latent-diffusion --dataset fashion-mnist \
                                       --vae checkpoints/fashion-mnist-vae-16 --epochs 20 --batch-size 256 --threads 1
