@@ -88,15 +88,22 @@ def set_initial(block: Any, result: Any) -> None:
         return
     if isinstance(result, gr.components.Component):  # an update: merge its arguments
         update = {k: v for k, v in result.constructor_args.items() if k != "render"}
-        args = {**block.constructor_args, **update, "render": False}
+        # The update has processed its value already (its files are in the cache): that value is
+        # taken as it is, so no picture is written twice and none is left untracked.
+        args = {**block.constructor_args, **update, "value": None, "render": False}
+        source = result if "value" in update else None
     else:
         args = {**block.constructor_args, "value": result, "render": False}
+        source = None
     fresh = type(block)(**args)
     for name in inspect.signature(type(block).__init__).parameters:
         if name not in ("self", "render", "value") and hasattr(fresh, name):
             setattr(block, name, getattr(fresh, name))
-    block.value = fresh.value
-    block.keep_in_cache.update(getattr(fresh, "keep_in_cache", ()))  # the sweep keeps a default's files
+    if isinstance(result, gr.components.Component) and source is None:
+        return  # an update of settings only: the value stays
+    source = source if source is not None else fresh
+    block.value = source.value
+    block.keep_in_cache.update(getattr(source, "keep_in_cache", ()))  # the sweep keeps a default's files
     block.constructor_args.update({k: v for k, v in args.items() if k not in ("render", "value")})
 
 
