@@ -119,31 +119,29 @@ class VAETask(Task):
         return out
 
 
-class GANTask(Task):
-    kind = "gan"
+class _EMAMixin:
+    """A moving average of the trained weights (`_ema_source`: the model, or the GAN's generator),
+    which is what the checkpoint ships: samples from the average are smoother and cleaner than the
+    last step's (Karras et al. 2018)."""
 
-    def optimizers(self):
-        gan: GAN = self.model
-        betas = (0.5, 0.999)
-        self.opt_g = torch.optim.Adam(gan.generator.parameters(), lr=self.tc.lr, betas=betas)
-        lr_d = self.tc.lr_discriminator or self.tc.lr  # a faster D is the two-time-scale rule (TTUR)
-        self.opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=lr_d, betas=betas)
-        # A moving average of the generator's weights gives smoother, better samples than the
-        # last step's weights (Karras et al. 2018); it is what the checkpoint ships.
-        self.ema = copy.deepcopy(gan.generator).requires_grad_(False)
+    def _ema_source(self) -> nn.Module:
+        return self.model
+
+    def _init_ema(self, eval_mode: bool = True) -> None:
+        self.ema = copy.deepcopy(self._ema_source()).requires_grad_(False)
+        if eval_mode:
+            self.ema.eval()
         self.ema_updates = torch.zeros((), dtype=torch.int64)
-        return {"generator": self.opt_g, "discriminator": self.opt_d}
 
     @torch.no_grad()
     def _update_ema(self) -> None:
         self.ema_updates += 1
-        # Average over a short window at first, growing to 1 / (1 - ema_decay) steps.
         n = float(self.ema_updates)
-        decay = min(self.tc.ema_decay, (1.0 + n) / (10.0 + n))
-        for p_ema, p in zip(self.ema.parameters(), self.model.generator.parameters()):
+        decay = min(self.tc.ema_decay, (1.0 + n) / (10.0 + n))  # a short window at first
+        for p_ema, p in zip(self.ema.parameters(), self._ema_source().parameters()):
             p_ema.lerp_(p, 1.0 - decay)
-        for b_ema, b in zip(self.ema.buffers(), self.model.generator.buffers()):
-            b_ema.copy_(b)  # replaced by the average's own statistics when shipped
+        for b_ema, b in zip(self.ema.buffers(), self._ema_source().buffers()):
+            b_ema.copy_(b)  # a GAN's are replaced by the average's own statistics when shipped
 
     def extra_state(self):
         state = {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
@@ -154,8 +152,27 @@ class GANTask(Task):
         if "ema_updates" in tensors:
             self.ema.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
             self.ema_updates = tensors["ema_updates"].clone()
-        else:  # a run saved before the average existed: start it from the resumed generator
-            self.ema.load_state_dict(self.model.generator.state_dict())
+        else:  # a run saved before the average existed: start it from the resumed weights
+            self.ema.load_state_dict(self._ema_source().state_dict())
+
+    def public_model(self):
+        return self.ema if self.tc.ema_decay > 0 else self.model
+
+
+class GANTask(_EMAMixin, Task):
+    kind = "gan"
+
+    def optimizers(self):
+        gan: GAN = self.model
+        betas = (0.5, 0.999)
+        self.opt_g = torch.optim.Adam(gan.generator.parameters(), lr=self.tc.lr, betas=betas)
+        lr_d = self.tc.lr_discriminator or self.tc.lr  # a faster D is the two-time-scale rule (TTUR)
+        self.opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=lr_d, betas=betas)
+        self._init_ema(eval_mode=False)  # the average of the generator (_EMAMixin) is what ships
+        return {"generator": self.opt_g, "discriminator": self.opt_d}
+
+    def _ema_source(self) -> nn.Module:
+        return self.model.generator
 
     def _shipped_generator(self) -> nn.Module:
         """The moving average with BatchNorm statistics of its own (computed once per step count)."""
@@ -326,40 +343,6 @@ class ClassifierTask(Task):
             loss += float(F.cross_entropy(logits, y, reduction="sum"))
         self.model.train()
         return {"test_accuracy": correct / len(test), "test_loss": loss / len(test)}
-
-
-class _EMAMixin:
-    """A moving average of the trained model's weights, which is what the checkpoint ships
-    (as for the GAN's generator): diffusion samples from the average are much cleaner."""
-
-    def _init_ema(self) -> None:
-        self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
-        self.ema_updates = torch.zeros((), dtype=torch.int64)
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        self.ema_updates += 1
-        n = float(self.ema_updates)
-        decay = min(self.tc.ema_decay, (1.0 + n) / (10.0 + n))  # a short window at first
-        for p_ema, p in zip(self.ema.parameters(), self.model.parameters()):
-            p_ema.lerp_(p, 1.0 - decay)
-        for b_ema, b in zip(self.ema.buffers(), self.model.buffers()):
-            b_ema.copy_(b)
-
-    def extra_state(self):
-        state = {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
-        state["ema_updates"] = self.ema_updates
-        return state
-
-    def load_extra_state(self, tensors):
-        if "ema_updates" in tensors:
-            self.ema.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
-            self.ema_updates = tensors["ema_updates"].clone()
-        else:
-            self.ema.load_state_dict(self.model.state_dict())
-
-    def public_model(self):
-        return self.ema if self.tc.ema_decay > 0 else self.model
 
 
 class DiffusionTask(_EMAMixin, Task):
