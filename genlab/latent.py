@@ -343,6 +343,16 @@ def invert(gan: nn.Module, images: torch.Tensor, steps: int = 200, restarts: int
 
 
 CLASS_START_CANDIDATES = 16  # latents per class tried as starts when a GAN reads its class from z (one batch)
+def _class_balanced(pool: torch.Tensor, k: int) -> torch.Tensor:
+    """Latents (N, D) of a generator that reads its class as argmax(z[:k]), with row r made of class
+    r % k by swapping the largest of its first k coordinates into place (in place; returned)."""
+    rows = torch.arange(len(pool))
+    classes, top = rows % k, pool[:, :k].argmax(1)
+    wanted, largest = pool[rows, classes].clone(), pool[rows, top].clone()
+    pool[rows, classes], pool[rows, top] = largest, wanted
+    return pool
+
+
 BANK_SIZE = 2048  # latents and their pictures kept per generator for `bank_starts`
 _banks: "weakref.WeakKeyDictionary[nn.Module, tuple[torch.Tensor, torch.Tensor]]" = weakref.WeakKeyDictionary()
 _banks_lock = threading.Lock()
@@ -360,11 +370,7 @@ def start_bank(gan: nn.Module, size: int = BANK_SIZE) -> tuple[torch.Tensor, tor
         dim = generator.latent_dim
         pool = torch.randn((size, dim), generator=g)
         if getattr(generator.config, "classes_from_latent", False):
-            k = generator.config.num_classes
-            rows, classes = torch.arange(size), torch.arange(size) % k
-            top = pool[:, :k].argmax(1)
-            wanted, largest = pool[rows, classes].clone(), pool[rows, top].clone()
-            pool[rows, classes], pool[rows, top] = largest, wanted
+            pool = _class_balanced(pool, generator.config.num_classes)
         pool = pool.to(_module_device(generator))
         with _eval_mode(generator):
             pictures = torch.cat([generator(part) for part in pool.split(256)])
@@ -409,13 +415,7 @@ def _class_starts(generator: nn.Module, images: torch.Tensor, weights: torch.Ten
     first k coordinates into place), each image (B, C, H, W) keeps the `restarts` that match it best
     (mean squared error, weighted by `weights` (B, C, H, W) as `invert`'s pixel_weights)."""
     k, dim, b = generator.config.num_classes, generator.latent_dim, images.shape[0]
-    pool = torch.randn((k * CLASS_START_CANDIDATES, dim), generator=g)
-    classes = torch.arange(len(pool)) % k
-    top = pool[:, :k].argmax(1)
-    rows = torch.arange(len(pool))
-    wanted, largest = pool[rows, classes].clone(), pool[rows, top].clone()
-    pool[rows, classes], pool[rows, top] = largest, wanted
-    pool = pool.to(images.device)
+    pool = _class_balanced(torch.randn((k * CLASS_START_CANDIDATES, dim), generator=g), k).to(images.device)
     pictures = torch.cat([generator(part) for part in pool.split(256)])  # (P, C, H, W)
     errors = []
     for i in range(b):
