@@ -51,9 +51,10 @@ def build_app(store: ModelStore) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         shell = Shell(store, first_views=first_view.FirstViews.read(store.root))
         choices = shell.model_choices()
+        names = [n for _, n in choices]
         with gr.Row():
             shell.model_picker = gr.Dropdown(
-                choices, value=_default_model([n for _, n in choices], shell.first_views.model_name), label="Model",
+                choices, value=_default_model(names, shell.first_views.model_name), label="Model",
                 scale=3, allow_custom_value=True,  # so an unknown name gets our own clear message
             )
             shell.seed_box = gr.Number(shell.first_views.seed, label="Seed", precision=0, minimum=0, scale=1)
@@ -77,7 +78,6 @@ def build_app(store: ModelStore) -> gr.Blocks:
         programmatic.build(shell)  # the API for programs: /interpolate, /edit_attribute, /inpaint, /compare
         # Links: the view's state in the URL's query. Both run in the browser alone (no queued event):
         # a page open stays free, and a link's model then loads through the picker's own change event.
-        names = [n for _, n in choices]
         copy_link.click(None, [shell.model_picker, shell.seed_box], link_note, js=links.copy_js())
         demo.load(None, [shell.model_picker, shell.seed_box], [shell.model_picker, shell.seed_box, link_note],
                   js=links.restore_js(names, [title for title, _ in TABS]))
