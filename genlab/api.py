@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import torch
 
-from genlab.attributes import PIXEL_ATTRIBUTES
+from genlab.attributes import MEASURED_ATTRIBUTES
 from genlab.checkpoints import CONFIG_NAME, DEFAULT_CHECKPOINT_DIR
 from genlab.inpainting import check_mask, mask_from_paint, preset_mask
 from genlab.latent import DIRECTION_METHODS, INTERPOLATION_MODES, attribute_direction, interpolate, project_out
@@ -513,7 +513,7 @@ class Model:
         self._need_unconditional("Editing")
         bank = self.service.attribute_bank()
         classes = [n for n in bank.names() if n.startswith("class:")]
-        return [n for n in PIXEL_ATTRIBUTES if n in bank.scores] + classes
+        return [n for n in bank.names() if not n.startswith("class:")] + classes
 
     def attribute_ends(self, attribute: str) -> tuple[str, str]:
         """What the two ends of a direction mean, e.g. ("thinner", "bolder") or ("more like 3", "more like 8")."""
@@ -547,7 +547,7 @@ class Model:
                     raise ValueError("the direction is zero")
                 d = d[0] / norm
                 return project_out(d, bank.class_subspace()) if conditional else d
-            keep_class = bool(conditional) and attribute in PIXEL_ATTRIBUTES
+            keep_class = bool(conditional) and attribute in MEASURED_ATTRIBUTES
             return bank.direction(str(attribute), method=method, conditional=keep_class)
         except (ValueError, KeyError) as e:
             message = e.args[0] if e.args else str(e)

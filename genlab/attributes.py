@@ -17,10 +17,11 @@ import torch
 from torch import nn
 
 from genlab.latent import (
-    DIRECTION_METHODS, _generator_of, _module_device, attribute_direction, class_direction, decode, encode,
+    DIRECTION_METHODS, _generator_of, _module_device, attribute_direction, class_direction, decode, encode, invert,
     principal_directions, project_out, sample_latents,
 )
 
+BANK_INVERSIONS = 64  # held-out pictures a GAN without a classifier is inverted on, for its class directions
 INK_THRESHOLD = 0.5  # a pixel belongs to the shape's mask when its intensity is above this
 TRACE_THRESHOLD = 0.1  # a pixel carries some ink when its intensity is above this
 
@@ -33,6 +34,20 @@ PIXEL_ATTRIBUTES: dict[str, tuple[str, str]] = {
     "height": ("shorter", "taller"),
     "brightness": ("dimmer", "brighter"),
 }
+# Measured on pictures from a user's folder (`measure_photo`): colour photographs or drawings, not strokes.
+PHOTO_ATTRIBUTES: dict[str, tuple[str, str]] = {
+    "brightness": ("dimmer", "brighter"),
+    "contrast": ("flatter", "more contrast"),
+    "saturation": ("greyer", "more colourful"),
+    "hue": ("cooler (cyan, blue)", "warmer (red, orange)"),
+    "object_size": ("smaller bright object", "bigger bright object"),
+}
+MEASURED_ATTRIBUTES: dict[str, tuple[str, str]] = {**PIXEL_ATTRIBUTES, **PHOTO_ATTRIBUTES}  # the ends of each
+
+
+def attribute_title(name: str) -> str:
+    """A measured attribute's name as a person reads it: "object_size" -> "Object size"."""
+    return name.replace("_", " ").capitalize()
 
 
 def _grayscale(images: torch.Tensor) -> torch.Tensor:
@@ -103,6 +118,36 @@ def measure(images: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
+@torch.no_grad()
+def measure_photo(images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Attributes of pictures (B, 1|3, H, W) in [0, 1] that mean something for any photograph.
+
+    Returns a dict of (B,) float tensors:
+    - "brightness": mean luma (ITU-R BT.601) of the whole picture, in [0, 1].
+    - "contrast": standard deviation of the luma.
+    - "saturation" (colour only): mean HSV saturation, (max - min) / max of each pixel's R, G, B.
+    - "hue" (colour only): warmth, the saturation-weighted mean of cos(hue) (red 1, cyan -1), so
+      grey pixels count for nothing; in [-1, 1].
+    - "object_size": the share of the picture taken by its bright object, the pixels whose luma is
+      above the midpoint of the picture's 5th and 95th percentiles (0 for a flat picture).
+    """
+    luma = _grayscale(images).clamp(0, 1).flatten(1)  # (B, H*W)
+    out = {"brightness": luma.mean(1), "contrast": luma.std(1, unbiased=False)}
+    low, high = torch.quantile(luma, 0.05, dim=1), torch.quantile(luma, 0.95, dim=1)
+    bright = (luma > ((low + high) / 2)[:, None]).float().mean(1)
+    out["object_size"] = torch.where(high - low > 0.05, bright, torch.zeros_like(bright))
+    if images.shape[1] == 3:
+        rgb = images.float().clamp(0, 1).flatten(2)  # (B, 3, H*W)
+        top, bottom = rgb.max(1).values, rgb.min(1).values
+        saturation = torch.where(top > 1e-6, (top - bottom) / top.clamp_min(1e-6), torch.zeros_like(top))
+        r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+        hue = torch.atan2(3 ** 0.5 * (g - b), 2 * r - g - b)  # the hue angle, red at 0
+        weight = saturation.sum(1).clamp_min(1e-6)
+        out["saturation"] = saturation.mean(1)
+        out["hue"] = (saturation * torch.cos(hue)).sum(1) / weight
+    return {k: out[k] for k in PHOTO_ATTRIBUTES if k in out}
+
+
 # --------------------------------------------------------------------------- attribute banks
 
 
@@ -110,8 +155,9 @@ def measure(images: torch.Tensor) -> dict[str, torch.Tensor]:
 class AttributeBank:
     """Latents of one model with what is known about the images they stand for.
 
-    latents (N, D); labels (N,) int64 class per latent or None (a GAN without a classifier);
-    probabilities (N, K) classifier softmax or None; scores: pixel attribute name -> (N,).
+    latents (N, D); labels (N,) int64 class per latent (-1: not known, e.g. a GAN's sample beside
+    its inverted held-out pictures) or None (a GAN without a classifier or pictures of its own);
+    probabilities (N, K) classifier softmax or None; scores: measured attribute name -> (N,).
     """
 
     latents: torch.Tensor
@@ -136,20 +182,27 @@ class AttributeBank:
         return int(self.labels.max()) + 1 if self.labels is not None and len(self.labels) else 0
 
     def names(self) -> list[str]:
-        """Every direction name this bank can give: "class:<k>" for each class seen, then pixel attributes."""
+        """Every direction name this bank can give: "class:<k>" for each class seen (when there are two
+        or more), then measured attributes."""
         out = []
-        if self.labels is not None:
-            present = set(self.labels.unique().tolist())
-            out += [f"class:{k}" for k in range(self.num_classes) if k in present]
-        return out + [n for n in PIXEL_ATTRIBUTES if n in self.scores]
+        present = self.known_classes()
+        if len(present) >= 2:
+            out += [f"class:{k}" for k in present]
+        return out + [n for n in MEASURED_ATTRIBUTES if n in self.scores]
+
+    def known_classes(self) -> list[int]:
+        """The classes the bank has latents of (labels of -1, not known, left out)."""
+        if self.labels is None:
+            return []
+        return [k for k in range(self.num_classes) if k in set(self.labels.unique().tolist())]
 
     def class_name(self, k: int) -> str:
         return self.class_names[k] if 0 <= k < len(self.class_names) else str(k)
 
     def ends(self, name: str) -> tuple[str, str]:
         """Human labels for the two ends of a direction, e.g. ("thinner", "bolder")."""
-        if name in PIXEL_ATTRIBUTES:
-            return PIXEL_ATTRIBUTES[name]
+        if name in self.scores and name in MEASURED_ATTRIBUTES:
+            return MEASURED_ATTRIBUTES[name]
         source, target = self._parse_class(name)
         if source is None:
             return (f"less like {self.class_name(target)}", f"more like {self.class_name(target)}")
@@ -190,7 +243,10 @@ class AttributeBank:
         labels = self._need_labels("A conditional direction")
         key = ("class-subspace", max_directions, explained)
         if key not in self._cache:
-            classes = labels.unique()
+            classes = [c for c in labels.unique() if c >= 0]
+            if not classes:
+                self._cache[key] = torch.zeros((0, self.latent_dim))
+                return self._cache[key]
             means = torch.stack([self.latents[labels == c].mean(0) for c in classes])
             limit = min(len(classes) - 1, self.latent_dim - 1, max_directions or self.latent_dim)
             if limit < 1:
@@ -232,7 +288,9 @@ class AttributeBank:
             source, target = self._parse_class(name)
             if conditional:
                 raise ValueError("Only pixel attributes can be made conditional on the class.")
-            d = class_direction(self.latents, self._need_labels("A class direction"), target, source, method=method)
+            labels = self._need_labels("A class direction")
+            known = labels >= 0  # a latent whose class is not known is no example of "the others"
+            d = class_direction(self.latents[known], labels[known], target, source, method=method)
         self._cache[key] = d
         return d
 
@@ -257,7 +315,8 @@ def _classify(classifier: nn.Module, images: torch.Tensor, batch_size: int = 512
 
 
 def build_bank(ckpt_model: Any, kind: str, data: Any | None = None, classifier: Any | None = None,
-               num_samples: int = 2000, seed: int = 0, device: str | torch.device = "cpu") -> AttributeBank:
+               num_samples: int = 2000, seed: int = 0, device: str | torch.device = "cpu", photo: bool = False,
+               labelled: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> AttributeBank:
     """Build the AttributeBank of a VAE or a GAN (a genlab Checkpoint or the model itself).
 
     - "vae": encodes `num_samples` images drawn (seeded) from `data` (an ImageData, e.g. the test
@@ -266,7 +325,11 @@ def build_bank(ckpt_model: Any, kind: str, data: Any | None = None, classifier: 
     - "gan": samples `num_samples` latents (seed) and generates images; labels are the
       classifier's argmax on them (no classifier: no labels, only pixel attributes). A
       class-conditional GAN generates balanced classes and uses those as labels.
-    `classifier` (Checkpoint or Classifier) also gives class probabilities. Models are only read;
+    `classifier` (Checkpoint or Classifier) also gives class probabilities. photo=True measures
+    `measure_photo`'s attributes (pictures from a user's folder) instead of `measure`'s (strokes).
+    `labelled` = (latents (M, D), labels (M,), pictures (M, C, H, W)) of real pictures a GAN was
+    inverted on: added to a GAN's bank with their true labels, its samples' labels then -1 (not
+    known) when no classifier names them, so class directions come from real pictures. Models are only read;
     tensors in the bank are on CPU. Takes about a second for 2000 latents of a 28-pixel model.
     """
     import time
@@ -311,6 +374,24 @@ def build_bank(ckpt_model: Any, kind: str, data: Any | None = None, classifier: 
             labels = probabilities.argmax(1)
         if not class_names:
             class_names = list(getattr(classifier, "class_names", []) or [])
-    scores = measure(images)
+    if labelled is not None and kind == "gan" and probabilities is None:
+        more_latents, more_labels, more_images = labelled
+        labels = torch.cat([labels if labels is not None else torch.full((len(latents),), -1, dtype=torch.int64),
+                            more_labels.long().cpu()])
+        latents = torch.cat([latents.float().cpu(), more_latents.float().cpu()])
+        images = torch.cat([images.cpu(), more_images.float().cpu()])
+    scores = measure_photo(images) if photo else measure(images)
     return AttributeBank(latents.float().cpu(), labels, probabilities, {k: v.cpu() for k, v in scores.items()},
                          class_names, kind, time.perf_counter() - start)
+
+
+def inverted_examples(gan: Any, data: Any, count: int = BANK_INVERSIONS, steps: int = 100, restarts: int = 2,
+                      seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`build_bank`'s `labelled` for a GAN: up to `count` of `data`'s pictures (an ImageData; the
+    classes taken in turn) inverted (`genlab.latent.invert`) -> (latents (M, D), labels (M,), pictures)."""
+    from genlab.heldout import balanced_indices
+
+    idx = torch.tensor(balanced_indices(data.labels, count), dtype=torch.int64)
+    images = data.images[idx].float()
+    found = invert(_unwrap(gan), images, steps=steps, restarts=restarts, seed=seed)
+    return found.latents.float().cpu(), data.labels[idx].long(), images

@@ -8,6 +8,7 @@ A genlab checkpoint folder already has the Hub's layout, so a model repo is the 
         model.safetensors    as on disk
         history.json         per-epoch losses
         artefacts.safetensors  what the app precomputes from the weights (train/precompute.py)
+        heldout.safetensors    a folder-trained model's own test pictures (genlab.heldout)
         samples/epoch_NNN.png
 
 `training_state.safetensors` (optimizer state for `--resume`) stays local. Loading downloads
@@ -35,10 +36,11 @@ from genlab.checkpoints import (
     CheckpointError,
     load_checkpoint,
 )
+from genlab.heldout import HELDOUT_NAME
 
 SAMPLES_GLOB = "samples/*"
 # What a Hub repo of a genlab model holds (and all that `load_from_hub` downloads).
-HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, HISTORY_NAME, ARTEFACTS_NAME, SAMPLES_GLOB]
+HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, HISTORY_NAME, ARTEFACTS_NAME, HELDOUT_NAME, SAMPLES_GLOB]
 CARD_NAME = "README.md"
 
 # Hub dataset ids for the model card's `datasets:` field (links the card to the dataset page).
@@ -126,7 +128,7 @@ def model_card(info: dict[str, Any], repo_id: str) -> str:
 
 def _files_to_upload(folder: Path) -> list[Path]:
     """The checkpoint's shareable files, relative to `folder` (never training_state.safetensors)."""
-    files = [Path(n) for n in (CONFIG_NAME, WEIGHTS_NAME, HISTORY_NAME, ARTEFACTS_NAME) if (folder / n).is_file()]
+    files = [Path(n) for n in (CONFIG_NAME, WEIGHTS_NAME, HISTORY_NAME, ARTEFACTS_NAME, HELDOUT_NAME) if (folder / n).is_file()]
     samples = folder / "samples"
     if samples.is_dir():
         files += sorted(p.relative_to(folder) for p in samples.iterdir()
@@ -139,7 +141,7 @@ def push_to_hub(folder: str | os.PathLike, repo_id: str, token: str | None = Non
     """Upload a checkpoint folder to the Hub model repo `repo_id` (created if needed); returns its URL.
 
     The folder is checked first (it must load). Uploaded: config.json, model.safetensors,
-    history.json, artefacts.safetensors (when there), samples/ and a generated README.md model card (unless the folder has its own
+    history.json, artefacts.safetensors and heldout.safetensors (when there), samples/ and a generated README.md model card (unless the folder has its own
     README.md); the optimizer state stays local. `token` defaults to the login (`hf auth login`)
     or HF_TOKEN.
     """

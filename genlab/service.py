@@ -35,6 +35,7 @@ from safetensors import safe_open
 from genlab.attributes import AttributeBank, build_bank
 from genlab.checkpoints import ARTEFACTS_NAME, WEIGHTS_NAME, Checkpoint, atomic_save_tensors, code_version
 from genlab.data import DataError, ImageData, load_dataset
+from genlab.heldout import bank_options, own_test_images
 from genlab.latent import decode, encode, gan_space_directions, invert, kl_order, sample_latents
 from genlab.models.vae import kl_to_standard_normal, negative_elbo_terms, reparameterize
 
@@ -224,7 +225,11 @@ class ModelService:
         return f"{self.dataset} · {self.kind.upper()} · {self.latent_dim}-d latent · {self.name}"
 
     def test_images(self) -> ImageData:
-        """The test split of the model's dataset at its size (DataError when not here)."""
+        """The model's own held-out pictures when its checkpoint carries them (trained on a folder:
+        genlab.heldout), else the test split of its dataset at its size (DataError when not here)."""
+        own = own_test_images(self.path, self.image_shape)
+        if own is not None:
+            return own
         c, size, _ = self.image_shape
         return test_images(self.dataset, size, c)
 
@@ -481,7 +486,8 @@ class ModelService:
             data = self._test_data() if self.kind == "vae" else None
             classifier = self.classifier.checkpoint if self.classifier is not None else None
             try:
-                bank = build_bank(self._ckpt, self.kind, data, classifier=classifier, num_samples=BANK_SAMPLES)
+                bank = build_bank(self._ckpt, self.kind, data, classifier=classifier, num_samples=BANK_SAMPLES,
+                                  **bank_options(self._ckpt, classifier is not None))  # a folder's own pictures
             except ValueError as e:
                 raise ServiceError(f"Could not find attribute directions for {self.name}: {e}") from None
             if not bank.class_names:

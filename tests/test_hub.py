@@ -212,7 +212,7 @@ def test_load_downloads_only_the_checkpoint_files(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
     load_from_hub("me/vae", revision="v1", cache_dir=tmp_path / "cache")
     assert calls[0]["allow_patterns"] == HUB_FILES == ["config.json", "model.safetensors", "history.json",
-                                                       "artefacts.safetensors", "samples/*"]
+                                                       "artefacts.safetensors", "heldout.safetensors", "samples/*"]
     assert calls[0]["revision"] == "v1"
 
 

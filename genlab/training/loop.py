@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from genlab import checkpoints as ckpt
 from genlab.data import ImageData, load_dataset
+from genlab.heldout import HELDOUT_NAME, is_image_folder, write_heldout
 from genlab.models import MODEL_KINDS
 from genlab.training.config import SAMPLES_DIR, STATE_NAME, TrainConfig, TrainingDiverged, _lr_factor, seeded
 from genlab.training.distributed import average_across_ranks, init_distributed
@@ -109,6 +110,8 @@ def train(kind: str, model_config: Any, tc: TrainConfig,
             record.update(task.evaluate(test_data))
             history.append(record)
             _write_epoch(out, kind, model, task, optimizers, tc, epoch + 1, history, train_data)
+            if is_image_folder(tc.dataset) and (epoch == start_epoch or not (out / HELDOUT_NAME).is_file()):
+                write_heldout(out, test_data, tc.dataset)  # the test pictures travel with the checkpoint
             summary = ", ".join(f"{k} {v:.4g}" for k, v in record.items()
                                 if isinstance(v, float) and k != "seconds")
             print(f"[{out.name}] epoch {epoch + 1}/{tc.epochs} ({record['seconds']:.1f} s): {summary}",
@@ -133,5 +136,7 @@ def _write_epoch(out: Path, kind: str, model: nn.Module, task: Task, optimizers,
     ckpt.save_checkpoint(
         task.public_model(), out, kind, dataset=tc.dataset if tc.dataset in ("mnist", "fashion-mnist", "synthetic") else data.name,
         epochs=epoch, seed=tc.seed, metrics=last, class_names=data.class_names,
-        extra={"training": train_args, "train_images": len(data)},
+        extra={"training": train_args, "train_images": len(data),
+               # where a folder's pictures were (for the record: the app reads heldout.safetensors instead)
+               **({"trained_from": str(Path(tc.dataset).expanduser().resolve())} if is_image_folder(tc.dataset) else {})},
     )

@@ -17,14 +17,14 @@ import pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from genlab.attributes import PIXEL_ATTRIBUTES
+from genlab.attributes import MEASURED_ATTRIBUTES, attribute_title
 from genlab.latent import DIRECTION_METHODS, attribute_direction, edit_strip, project_out
 from genlab.preprocess import PreprocessError, prepare_image, style_for
 from genlab.service import INVERSION_STEPS, MAX_INVERSION_STEPS, ModelService
 from genlab.ui.images import picture, to_pil
 from genlab.ui.inputs import build_picker, dataset_gallery, gallery_indices, gradio_progress, resolve, to_latents
 from genlab.ui.uploads import IMAGE_FILE_TYPES
-from genlab.ui.shell import HEAVY, Shell, user_error
+from genlab.ui.shell import HEAVY, Shell, dataset_argument, user_error
 
 MAX_STRENGTH = 6.0
 MIN_STRIP, MAX_STRIP = 3, 15
@@ -49,9 +49,10 @@ def choices_for(shell: Shell, service: ModelService, custom: dict | None) -> lis
     """
     bank = shell.serve(service.attribute_bank)
     out = [(f"Your attribute: {name}", CUSTOM_PREFIX + name) for name in sorted((custom or {}).get(service.name, {}))]
-    out += [(f"{name.capitalize()}: {low} → {high}", name) for name, (low, high) in PIXEL_ATTRIBUTES.items()
-            if name in bank.scores]
-    classes = [int(n.split(":", 1)[1]) for n in bank.names() if n.startswith("class:")]
+    names = bank.names()
+    out += [(f"{attribute_title(name)}: {' → '.join(bank.ends(name))}", name) for name in names
+            if not name.startswith("class:")]
+    classes = [int(n.split(":", 1)[1]) for n in names if n.startswith("class:")]
     out += [(f"More like “{bank.class_name(k)}”", f"class:{k}") for k in classes]
     out += [(f"{bank.class_name(a)} → {bank.class_name(b)}", f"class:{a}->{b}")
             for a in classes for b in classes if a != b]
@@ -63,8 +64,10 @@ def pick_attribute(shell: Shell, model_name: Any, current: Any, custom: dict | N
     choices = choices_for(shell, shell.model(model_name), custom)
     values = [v for _, v in choices]
     default = shell.first_views.edit_attribute
+    pairs = [v for v in values if "->" in v]  # a folder's model opens on its first class pair ("cats -> dogs")
     value = current if current in values else (default if default in values else
-                                               DEFAULT_ATTRIBUTE if DEFAULT_ATTRIBUTE in values else values[0])
+                                               DEFAULT_ATTRIBUTE if DEFAULT_ATTRIBUTE in values else
+                                               pairs[0] if pairs else values[0])
     return choices, value
 
 
@@ -102,7 +105,7 @@ def direction_for(shell: Shell, service: ModelService, attribute: Any, method: s
                 direction = project_out(direction, bank.class_subspace())
             return direction
         # "Keep the class" means nothing for a class direction: the checkbox applies to attributes only.
-        keep_class = bool(conditional) and attribute in PIXEL_ATTRIBUTES
+        keep_class = bool(conditional) and attribute in MEASURED_ATTRIBUTES
         return bank.direction(attribute, method=method, conditional=keep_class)
     except (ValueError, KeyError) as e:
         message = e.args[0] if e.args else str(e)
@@ -165,14 +168,15 @@ def edit_attribute(shell: Shell, model_name: Any, source: Any, upload: Any, draw
         verdict = (f"The classifier sees **{before[0]}** ({before[1]:.0%}) before and **{after[0]}** "
                    f"({after[1]:.0%}) after the edit" + (" — the class changed." if before[0] != after[0] else "."))
     else:
-        verdict = f"There is no classifier for {service.dataset}, so no verdicts."
+        verdict = (f"There is no classifier for {service.dataset}, so no verdicts: train one with "
+                   f"`python train/classifier.py --dataset {dataset_argument(service.dataset)}` and press ↻ Refresh models.")
     error = found.errors[0]
     if str(attribute).startswith(CUSTOM_PREFIX):
         label = f"your attribute “{str(attribute)[len(CUSTOM_PREFIX):]}”"
         kept = bool(conditional)
     else:
         low, high = shell.serve(service.attribute_bank).ends(str(attribute))
-        label, kept = f"{low} → {high}", bool(conditional) and attribute in PIXEL_ATTRIBUTES
+        label, kept = f"{low} → {high}", bool(conditional) and attribute in MEASURED_ATTRIBUTES
     info = (f"**{service.name}**: {label}, {METHOD_NAMES[method]}"
             f"{', keeping the class' if kept else ''}, strength {strength:+g}. {found.how}"
             + ("" if error is None else f" Reconstruction error: MSE {error:.4f}.") + f"  \n{verdict}")

@@ -90,9 +90,10 @@ def parse_numbers(text: Any, label: str, count: int | None = None) -> list[float
     return values
 
 
-def pick_test_image(dataset: Any, position: Any) -> tuple[np.ndarray, Any, str]:
-    """The gallery's `position`-th test image -> (image (C, H, W) as an array, preview, caption)."""
-    data = Shell.test_images(str(dataset))
+def pick_test_image(dataset: Any, position: Any, shell: Shell | None = None) -> tuple[np.ndarray, Any, str]:
+    """The gallery's `position`-th test image -> (image (C, H, W) as an array, preview, caption), from
+    the test images of the dataset's model in `shell`'s store (a folder-trained one carries its own)."""
+    data = (shell or Shell(store=None)).test_images(str(dataset))
     indices = gallery_indices(data.labels)
     if not isinstance(position, int) or not 0 <= position < len(indices):
         raise user_error("Click one of the test images.")
@@ -384,7 +385,7 @@ def build(shell: Shell) -> None:
         try:
             data = shell.test_images(dataset_name)
             items = gallery_items(data, gallery_indices(data.labels))
-            image, picture, text = pick_test_image(dataset_name, 0)
+            image, picture, text = pick_test_image(dataset_name, 0, shell)
         except gr.Error as e:
             items, image, picture, text = [], None, None, e.message
         return (gr.Dropdown(choices=names, value=names[0] if names else None), items, image, picture, text,
@@ -403,7 +404,7 @@ def build(shell: Shell) -> None:
     shell.on_load(on_load, [dataset, eps_seed, eps_text], [*dataset_outputs, *explain_outputs])
 
     def on_gallery(name, evt: gr.SelectData):
-        return pick_test_image(name, evt.index)
+        return pick_test_image(name, evt.index, shell)
 
     gallery.select(on_gallery, dataset, [image_state, preview, caption], api_visibility="private").then(
         explain, explain_inputs, explain_outputs, api_visibility="private")

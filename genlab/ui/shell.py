@@ -91,6 +91,14 @@ def cached_event(fn: Callable[..., Any], max_size: int = 64) -> Callable[..., An
     return wrapper
 
 
+def dataset_argument(dataset: str) -> str:
+    """What `--dataset` of the train/ scripts takes for a dataset the app names: a built-in dataset's
+    name, else the folder its models were trained on (the app never shows where that is)."""
+    from genlab.data import CLASS_NAMES
+
+    return dataset if dataset in (*CLASS_NAMES, "synthetic") else f"path/to/{dataset}"
+
+
 def user_error(message: str) -> gr.Error:
     """A message shown to the user in place of a traceback."""
     return gr.Error(message, print_exception=False)
@@ -134,10 +142,12 @@ class Shell:
             raise user_error(f"{name} is a {service.kind}; this needs a {' or '.join(kinds)}.")
         return service
 
-    @staticmethod
-    def test_images(model: ModelService | str) -> ImageData:
-        """The test split of a model's dataset at its size (or of a dataset, at 28x28 grey), or a
-        user error that names no server path (the log keeps the details)."""
+    def test_images(self, model: ModelService | str) -> ImageData:
+        """The test images of a model at its size (its own held-out pictures when it carries them,
+        genlab.heldout), or of a dataset (those of the dataset's model, `dataset_model`; else its test
+        split at 28x28 grey), or a user error that names no server path (the log keeps the details)."""
+        if isinstance(model, str):
+            model = self.dataset_model(model) or model
         try:
             return model.test_images() if isinstance(model, ModelService) else test_images(model)
         except DataError as e:
@@ -145,6 +155,14 @@ class Shell:
             log.warning("test images of %s: %s", dataset, e)
             raise user_error(f"The test images of {dataset} are not on this server: see data/README.md "
                              f"in the Genlab repository for where they go.") from None
+
+    def dataset_model(self, dataset: str) -> ModelService | None:
+        """The model whose test images stand for `dataset`'s: its VAE, else its GAN, else its
+        classifier (`ModelStore.chosen`); None when no model was trained on it."""
+        if self.store is None:
+            return None
+        chosen = self.store.chosen(str(dataset))
+        return next((chosen[k] for k in ("vae", "gan", "classifier") if chosen.get(k) is not None), None)
 
     @staticmethod
     def serve(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
