@@ -19,8 +19,10 @@ sharpness of the hidden region (variance of the Laplacian there), and a classifi
 from __future__ import annotations
 
 import json
+import threading
 import time
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.latent import Plateau, _Adam, bank_starts, _as_model, _eval_mode, _module_device, decode, invert
+from genlab.latent import Plateau, _Adam, _as_model, _eval_mode, _generator_of, _module_device, bank_starts, decode
 from genlab.metrics import laplacian
 from genlab.models.vae import kl_to_standard_normal
 
@@ -44,6 +46,7 @@ DEFAULT_STEPS = 100  # GAN inversion on the visible pixels: 50 steps reach what 
 # this share over 10 steps. None: every step runs. Per image with 4 fills, 200 steps asked: the same
 # error, sharpness and accuracy within a standard error, in half the time or less.
 TOLERANCE: float | None = 0.002
+GAN_TOLERANCE: float | None = 0.002
 GAN_LR = 0.05  # invert's default
 MASK_COVERAGE = 0.5  # a model pixel is hidden when at least this share of it is painted
 
@@ -197,6 +200,339 @@ def _check_steps(steps: int) -> int:
     return int(steps)
 
 
+# --------------------------------------------------------------------------- the searches, several requests at once
+#
+# A class asks for many fills at once, and one batched search costs far less per row than many small
+# ones (the networks are small: a pass over 4 rows costs nearly what a pass over 40 does). So the
+# fills of every request on one model run as one search: a request (a `FillJob`: its images, mask,
+# seed, step budget and plateau) joins the running search at its next step and leaves it when its
+# own search ends, and its answer is the one it gets alone, bit for bit. For that, each request's
+# rows are padded to a multiple of BATCH_ALIGN (copies of its last row, dropped from every number):
+# PyTorch's CPU kernels give a row the same bits in any batch whose rows and offsets are multiples
+# of 4, and not always otherwise (a matrix product over fewer than 4 rows, a sigmoid's vector tail).
+
+BATCH_ALIGN = 4
+MAX_BATCH_ROWS = 128  # rows searched at once (past ~64 a row costs no less); more requests wait for rows to free up
+GAN_PRIOR_WEIGHT = 1e-3  # genlab.latent.invert's: keeps z near the shell where N(0, I) latents live
+
+
+@dataclass(eq=False)
+class FillJob:
+    """One request's fills: its rows, mask, seed, step budget and plateau; its answer as if alone.
+
+    images (B, C, H, W) in [0, 1]; hidden (H, W) bool. Written by the search: `reached` (the last
+    (step, steps) done), then `latents` (B, D) and `decoded` (B, C, H, W) or `error`, then `done` is set.
+    """
+
+    images: torch.Tensor
+    hidden: torch.Tensor
+    steps: int = DEFAULT_STEPS
+    seed: int = 0
+    lr: float | None = None  # None: the model's default (VAE_LR, GAN_LR)
+    tolerance: float | None = TOLERANCE
+    progress: ProgressFn | None = None  # called by the thread that runs the search
+    reached: tuple[int, int] | None = None
+    latents: torch.Tensor | None = None
+    decoded: torch.Tensor | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def rows(self) -> int:
+        """Rows the job takes in a search, padding included."""
+        return -(-self.images.shape[0] // BATCH_ALIGN) * BATCH_ALIGN
+
+    def _report(self, step: int) -> None:
+        self.reached = (step, self.steps)
+        if self.progress is not None:
+            self.progress(step, self.steps)
+
+    def _finish(self, latents: torch.Tensor, decoded: torch.Tensor) -> None:
+        self.latents, self.decoded = latents.detach(), decoded.detach()
+        self.done.set()
+
+    def _fail(self, error: BaseException) -> None:
+        self.error = error
+        self.done.set()
+
+
+def _padded(rows: torch.Tensor, count: int) -> torch.Tensor:
+    """(B, ...) -> (count, ...): the last row repeated to fill."""
+    return rows if rows.shape[0] == count else torch.cat([rows, rows[-1:].expand(count - rows.shape[0], *rows.shape[1:])])
+
+
+class _Group:
+    """One job inside a search: its padded rows' parameters, their optimizer, its plateau and step count."""
+
+    def __init__(self, job: FillJob, params: torch.Tensor, lr: float, device: torch.device) -> None:
+        self.job, self.size, self.rows = job, job.images.shape[0], job.rows
+        self.params = params
+        self.adam = _Adam(self.params, lr)
+        self.plateau = Plateau(job.tolerance)
+        self.step = 0
+        self.report_every = max(1, job.steps // 50)
+        self.target = _padded(job.images.to(device, torch.float32), self.rows)
+        self.visible = (~job.hidden.to(device)).to(torch.float32).expand_as(self.target).contiguous()
+
+
+class _Search:
+    """The rows of the jobs being searched together on one model; `step` moves them all once."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.device = _module_device(model)
+        self.groups: list[_Group] = []
+        self._cat: dict[str, torch.Tensor] | None = None  # the groups' fixed tensors, side by side
+
+    @property
+    def rows(self) -> int:
+        return sum(g.rows for g in self.groups)
+
+    def admit(self, job: FillJob) -> None:
+        self.groups.append(self._group(job))
+        self._cat = None
+
+    def _leave(self, finished: list[_Group]) -> None:
+        if finished:
+            self.groups = [g for g in self.groups if g not in finished]
+            self._cat = None
+
+    def _fixed(self, *names: str) -> list[torch.Tensor]:
+        if self._cat is None:
+            self._cat = {}
+        for name in names:
+            if name not in self._cat:
+                self._cat[name] = torch.cat([getattr(g, name) for g in self.groups])
+        return [self._cat[name] for name in names]
+
+    def _group(self, job: FillJob) -> _Group:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        while self.groups:
+            self.step()
+
+
+class _VaeSearch(_Search):
+    """fill_vae's search (its docstring has the maths), one group per job."""
+
+    def _group(self, job: FillJob) -> _Group:
+        dim = self.model.latent_dim
+        g = torch.Generator().manual_seed(int(job.seed))
+        start = torch.randn((job.images.shape[0], dim), generator=g)
+        params = torch.cat([start, torch.zeros_like(start)], dim=1).to(self.device)  # [mu | logvar]
+        group = _Group(job, _padded(params, job.rows).clone(), VAE_LR if job.lr is None else job.lr, self.device)
+        group.noise = g
+        return group
+
+    def _draw(self, group: _Group, params: torch.Tensor) -> torch.Tensor:
+        """One reparameterized draw per row of `params` (the group's padded rows); pads draw no noise."""
+        dim = self.model.latent_dim
+        mu, logvar = params[:, :dim], params[:, dim:].clamp(-30.0, 20.0)
+        eps = torch.randn((group.size, dim), generator=group.noise).to(self.device)
+        eps = torch.cat([eps, torch.zeros(group.rows - group.size, dim, device=self.device)])
+        return mu + (0.5 * logvar).exp() * eps
+
+    def step(self) -> None:
+        dim, model = self.model.latent_dim, self.model
+        target, visible = self._fixed("target", "visible")
+        params = torch.cat([g.params for g in self.groups]).requires_grad_(True)
+        parts = params.split([g.rows for g in self.groups])
+        z = torch.cat([self._draw(g, p) for g, p in zip(self.groups, parts)])
+        mu, logvar = params[:, :dim], params[:, dim:].clamp(-30.0, 20.0)
+        with _eval_mode(model):
+            nll = F.binary_cross_entropy_with_logits(model.decode_logits(z), target, reduction="none")
+        # Per row, its -ELBO on the visible pixels; summed, each row's parameters get their own gradient.
+        row_loss = (nll * visible).flatten(1).sum(1) + kl_to_standard_normal(mu, logvar).sum(1)
+        (grad,) = torch.autograd.grad(row_loss.sum(), [params])
+        finished = []
+        for g, g_grad, g_loss in zip(self.groups, grad.split([g.rows for g in self.groups]),
+                                     row_loss.detach().split([g.rows for g in self.groups])):
+            g.adam.step(g_grad)
+            g.step += 1
+            done = g.plateau.reached(g_loss[:g.size].sum())
+            if g.step % g.report_every == 0 or g.step == g.job.steps or done:
+                g.job._report(g.job.steps if done else g.step)
+            if done or g.step == g.job.steps:
+                with torch.no_grad():
+                    latents = self._draw(g, g.params)
+                g.job._finish(latents[:g.size], decode(model, latents, device=self.device)[:g.size])
+                finished.append(g)
+        self._leave(finished)
+
+
+class _GanSearch(_Search):
+    """fill_gan's search: genlab.latent.invert's (one restart, pixel weights, best step kept), one group per job."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__(model)
+        self.gan, self.generator = model, _generator_of(model)
+        self.device = _module_device(self.generator)
+
+    def _group(self, job: FillJob) -> _Group:
+        # Each row starts from one of the few bank pictures closest to its visible pixels, a different
+        # one per fill of the same image (seeded): good starts reach the plateau in fewer steps.
+        visible = (~job.hidden).to(torch.float32)[None, None]
+        starts = bank_starts(self.gan, job.images, visible, seed=job.seed).to(self.device, torch.float32)
+        group = _Group(job, _padded(starts, job.rows).clone(), GAN_LR if job.lr is None else job.lr, self.device)
+        group.weight_sum = group.visible.flatten(1).sum(1)
+        group.best_z = group.params.clone()
+        group.best_err = torch.full((group.rows,), float("inf"), device=self.device)
+        return group
+
+    def step(self) -> None:
+        target, visible, weight_sum = self._fixed("target", "visible", "weight_sum")
+        z = torch.cat([g.params for g in self.groups]).requires_grad_(True)
+        with _eval_mode(self.generator):
+            x = self.generator(z)
+        err = ((x - target).pow(2) * visible).flatten(1).sum(1) / weight_sum  # (N,) on the visible pixels
+        sizes = [g.rows for g in self.groups]
+        finished, going = [], []
+        for g, g_err, g_z in zip(self.groups, err.detach().split(sizes), z.detach().split(sizes)):
+            better = g_err < g.best_err
+            g.best_err = torch.where(better, g_err, g.best_err)
+            g.best_z = torch.where(better[:, None], g_z, g.best_z)
+            if g.step == g.job.steps or g.plateau.reached(g.best_err[:g.size].mean()):
+                if g.step < g.job.steps:
+                    g.job._report(g.job.steps)  # stopped early: the search is done
+                with torch.no_grad(), _eval_mode(self.generator):
+                    pictures = self.generator(g.best_z)
+                g.job._finish(g.best_z[:g.size].to(self.device), pictures[:g.size])
+                finished.append(g)
+            else:
+                going.append(g)
+        if going:
+            loss = (err + GAN_PRIOR_WEIGHT * z.pow(2).mean(1)).sum()
+            (grad,) = torch.autograd.grad(loss, [z])
+            for g, g_grad in zip(self.groups, grad.split(sizes)):
+                if g in finished:
+                    continue
+                g.adam.step(g_grad)
+                g.step += 1
+                if g.step % g.report_every == 0 or g.step == g.job.steps:
+                    g.job._report(g.step)
+        self._leave(finished)
+
+
+def _search_for(model: nn.Module) -> _Search:
+    if hasattr(model, "decode_logits"):
+        return _VaeSearch(model)
+    generator = _generator_of(model)
+    if getattr(generator.config, "needs_labels", False):
+        raise ValueError("Inpainting works with unconditional GANs only; this one is class-conditional.")
+    return _GanSearch(model)
+
+
+def run_fills(model: Any, jobs: list[FillJob]) -> list[FillJob]:
+    """Search `jobs` on `model` together, in this thread; each job gets its answer or its own error.
+
+    The batched search is the point; should it fail as a whole, each job is searched alone, so one
+    bad request gets its own error and the others their answers.
+    """
+    search = _search_for(_as_model(model))
+    try:
+        for job in jobs:
+            search.admit(job)
+        search.run()
+    except Exception:  # noqa: BLE001 - each job is rerun alone and gets its own error
+        for job in jobs:
+            if not job.done.is_set():
+                _run_alone(model, job)
+    return jobs
+
+
+def _run_alone(model: Any, job: FillJob) -> None:
+    try:
+        search = _search_for(_as_model(model))
+        search.admit(job)
+        search.run()
+    except Exception as e:  # noqa: BLE001 - handed to the job's caller
+        job._fail(e)
+
+
+class FillBatcher:
+    """One model's fill requests, searched together by one worker thread as they come.
+
+    A request joins the running search at its next step (`_Search`), so a class's requests share
+    the passes through the network without waiting for each other's searches to end; each answer is
+    the one the request gets alone. The thread ends when no work is left and starts with the next.
+    """
+
+    def __init__(self, model: nn.Module, max_rows: int = MAX_BATCH_ROWS) -> None:
+        self._model, self.max_rows = weakref.ref(model), max_rows  # weak: the registry must not keep it alive
+        self._pending: list[FillJob] = []
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+
+    def submit(self, job: FillJob) -> FillJob:
+        with self._lock:
+            self._pending.append(job)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="genlab-fills")
+                self._worker.start()
+        return job
+
+    def _work(self) -> None:
+        model = self._model()
+        search = _search_for(model)
+        while True:
+            with self._lock:
+                admit = []
+                rows = search.rows
+                while self._pending and (not search.groups and not admit or rows + self._pending[0].rows <= self.max_rows):
+                    job = self._pending.pop(0)
+                    admit.append(job)
+                    rows += job.rows
+                if not admit and not search.groups:
+                    self._worker = None
+                    return
+            try:
+                for job in admit:
+                    try:
+                        search.admit(job)
+                    except Exception as e:  # noqa: BLE001 - this request's own error
+                        job._fail(e)
+                if search.groups:
+                    search.step()
+            except Exception:  # noqa: BLE001 - each job still running is searched again alone
+                for g in search.groups:
+                    if not g.job.done.is_set():
+                        _run_alone(model, g.job)
+                search = _search_for(model)
+
+
+_batchers: "weakref.WeakKeyDictionary[nn.Module, FillBatcher]" = weakref.WeakKeyDictionary()
+_batchers_lock = threading.Lock()
+
+
+def batcher(model: Any) -> FillBatcher:
+    """The one FillBatcher of `model` (a VAE or an unconditional GAN) in this process."""
+    module = _as_model(model)
+    with _batchers_lock:
+        if module not in _batchers:
+            _batchers[module] = FillBatcher(module)
+        return _batchers[module]
+
+
+def wait_for(job: FillJob, progress: ProgressFn | None = None, poll_s: float = 0.1) -> FillJob:
+    """Wait for a submitted job in this thread, passing its progress on from here (a UI's progress
+    tracker belongs to the thread of the request); raises the job's own error."""
+    last = None
+    while True:
+        finished = job.done.wait(poll_s)
+        if progress is not None and job.reached is not None and job.reached != last:
+            last = job.reached
+            progress(*last)
+        if finished:
+            break
+    if job.error is not None:
+        raise job.error
+    return job
+
+
 def fill_vae(vae: Any, images: torch.Tensor, hidden: torch.Tensor, steps: int = DEFAULT_STEPS, seed: int = 0,
              lr: float = VAE_LR, progress: ProgressFn | None = None,
              tolerance: float | None = TOLERANCE) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,64 +544,47 @@ def fill_vae(vae: Any, images: torch.Tensor, hidden: torch.Tensor, steps: int = 
     The guess decodes one draw from the fitted q, so repeated fills differ as much as the VAE is
     unsure. Row b starts from mu = the b-th draw of N(0, I), sigma = 1; all noise comes from a
     generator seeded with `seed`. Returns on the images' device; the VAE's weights are only read.
-    At most `steps` steps: fewer once the loss stops falling by `tolerance` (`genlab.latent.Plateau`).
+    At most `steps` steps: fewer once the summed loss stops falling by `tolerance` (`genlab.latent.Plateau`).
+    Runs in this thread (`FillBatcher` runs several requests' fills as one search).
     """
-    model = _as_model(vae)
-    if not hasattr(model, "decode_logits"):
-        raise ValueError("fill_vae needs a VAE (a model with an encoder and Bernoulli outputs).")
-    _check_images(model, images)
-    steps = _check_steps(steps)
-    model_device = _module_device(model)
-    target = images.to(model_device, torch.float32)
-    visible = (~hidden.to(model_device)).to(torch.float32).expand_as(target)
-    b, dim = images.shape[0], model.latent_dim
-    g = torch.Generator().manual_seed(int(seed))
-    start = torch.randn((b, dim), generator=g)
-    params = torch.cat([start, torch.zeros(b, dim)], dim=1).to(model_device).requires_grad_(True)  # [mu | logvar]
-    adam = _Adam(params, lr)
-    report_every = max(1, steps // 50)
-
-    def draw(p: torch.Tensor) -> torch.Tensor:
-        mu, logvar = p[:, :dim], p[:, dim:].clamp(-30.0, 20.0)
-        return mu + (0.5 * logvar).exp() * torch.randn((b, dim), generator=g).to(model_device)
-
-    plateau = Plateau(tolerance)
-    with _eval_mode(model):
-        for step in range(steps):
-            mu, logvar = params[:, :dim], params[:, dim:].clamp(-30.0, 20.0)
-            nll = F.binary_cross_entropy_with_logits(model.decode_logits(draw(params)), target, reduction="none")
-            # Summed over the batch: each image's parameters get the gradient of their own -ELBO.
-            loss = (nll * visible).sum() + kl_to_standard_normal(mu, logvar).sum()
-            (grad,) = torch.autograd.grad(loss, [params])
-            adam.step(grad)
-            done = plateau.reached(loss.detach())
-            if progress is not None and ((step + 1) % report_every == 0 or step + 1 == steps or done):
-                progress(steps if done else step + 1, steps)
-            if done:
-                break
-    with torch.no_grad():
-        latents = draw(params.detach())
-    return latents.to(images.device), decode(model, latents, device=images.device)
+    job = _job(_as_model(vae), "vae", images, hidden, steps, seed, lr, tolerance, progress)
+    return _run(vae, job, images.device)
 
 
 def fill_gan(gan: Any, images: torch.Tensor, hidden: torch.Tensor, steps: int = DEFAULT_STEPS, seed: int = 0,
              lr: float = GAN_LR, progress: ProgressFn | None = None,
-             tolerance: float | None = TOLERANCE) -> tuple[torch.Tensor, torch.Tensor]:
+             tolerance: float | None = GAN_TOLERANCE) -> tuple[torch.Tensor, torch.Tensor]:
     """GAN inversion on the visible pixels: (latents (B, D), G(z) (B, C, H, W)), one start per image (`bank_starts`).
 
-    images (B, C, H, W) in [0, 1]; hidden (H, W) bool. `genlab.latent.invert` with the visible
-    pixels as its pixel weights (its prior term and best-step bookkeeping included).
+    images (B, C, H, W) in [0, 1]; hidden (H, W) bool. `genlab.latent.invert`'s search with the
+    visible pixels as its pixel weights (its prior term, best-step bookkeeping and plateau on the
+    mean best error) and one restart. Runs in this thread.
     """
-    model = _as_model(gan)
-    _check_images(getattr(model, "generator", model), images)
-    steps = _check_steps(steps)
-    visible = (~hidden).to(torch.float32)[None, None]
-    # Each row starts from one of the few bank pictures closest to its visible pixels, a different
-    # one per fill of the same image (seeded): good starts reach the plateau in fewer steps.
-    starts = bank_starts(model, images, visible, seed=seed)
-    result = invert(model, images, steps=steps, restarts=1, lr=lr, seed=seed, device=images.device,
-                    progress=progress, pixel_weights=visible, tolerance=tolerance, starts=starts)
-    return result.latents, result.reconstructions
+    job = _job(_as_model(gan), "gan", images, hidden, steps, seed, lr, tolerance, progress)
+    return _run(gan, job, images.device)
+
+
+def _job(model: nn.Module, kind: str, images: torch.Tensor, hidden: Any, steps: int, seed: int, lr: float | None,
+         tolerance: float | None, progress: ProgressFn | None = None) -> FillJob:
+    """A checked FillJob of `kind` ("vae" or "gan") for `model`; ValueError with one sentence otherwise."""
+    if kind == "vae":
+        if not hasattr(model, "decode_logits"):
+            raise ValueError("A VAE fill needs a VAE (a model with an encoder and Bernoulli outputs).")
+        _check_images(model, images)
+    else:
+        generator = _generator_of(model)
+        if getattr(getattr(generator, "config", None), "needs_labels", False):
+            raise ValueError("Inpainting works with unconditional GANs only; this one is class-conditional.")
+        _check_images(generator, images)
+    mask = check_mask(hidden, images.shape[2], images.shape[3], allow_nothing_hidden=True)
+    return FillJob(images.detach(), mask, _check_steps(steps), int(seed), lr, tolerance, progress)
+
+
+def _run(model: Any, job: FillJob, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    run_fills(model, [job])
+    if job.error is not None:
+        raise job.error
+    return job.latents.to(device), job.decoded.to(device)
 
 
 @dataclass
@@ -284,9 +603,9 @@ class Inpainting:
     seconds: float  # wall time of the search
 
 
-def _inpaint(fill: Callable[..., tuple[torch.Tensor, torch.Tensor]], model: Any, image: torch.Tensor,
-             hidden: Any, fills: int, steps: int, seed: int, progress: ProgressFn | None,
-             device: str | torch.device, original: torch.Tensor | None, classifier: Any) -> Inpainting:
+def _inpaint(kind: str, model: Any, image: torch.Tensor, hidden: Any, fills: int, steps: int, seed: int,
+             progress: ProgressFn | None, device: str | torch.device, original: torch.Tensor | None,
+             classifier: Any, batched: bool) -> Inpainting:
     if image.ndim != 3:
         raise ValueError(f"image must be (C, H, W), got shape {tuple(image.shape)}.")
     if isinstance(fills, bool) or int(fills) != fills or not 1 <= fills <= MAX_FILLS:
@@ -296,7 +615,15 @@ def _inpaint(fill: Callable[..., tuple[torch.Tensor, torch.Tensor]], model: Any,
         raise ValueError(f"The original is {tuple(original.shape)} but the image is {tuple(image.shape)}.")
     start = time.perf_counter()
     images = image.to(device, torch.float32).expand(int(fills), -1, -1, -1).contiguous()
-    latents, decoded = fill(model, images, mask, steps=steps, seed=seed, progress=progress)
+    module = _as_model(model)
+    tolerance = TOLERANCE if kind == "vae" else GAN_TOLERANCE
+    job = _job(module, kind, images, mask, steps, seed, None, tolerance)
+    if batched:
+        wait_for(batcher(module).submit(job), progress)
+    else:
+        job.progress = progress
+        _run(module, job, images.device)
+    latents, decoded = job.latents.to(images.device), job.decoded.to(images.device)
     seconds = time.perf_counter() - start
     mask = mask.to(images.device)
     completed = paste(decoded, images, mask)
@@ -312,21 +639,23 @@ def _inpaint(fill: Callable[..., tuple[torch.Tensor, torch.Tensor]], model: Any,
 
 def inpaint_vae(model: Any, image: torch.Tensor, hidden: Any, fills: int = 4, steps: int = DEFAULT_STEPS, seed: int = 0,
                 progress: ProgressFn | None = None, device: str | torch.device = "cpu",
-                original: torch.Tensor | None = None, classifier: Any = None) -> Inpainting:
+                original: torch.Tensor | None = None, classifier: Any = None, batched: bool = True) -> Inpainting:
     """`fills` VAE fills of `image` (C, H, W) where `hidden` (H, W) is True, each from its own start.
 
     Results on `device`. `original` (C, H, W), when known, gives the hidden-region error; a
     `classifier` gives its verdict on each completed image. A mask that hides nothing gives the
     image back; a mask of the wrong size or one that hides everything raises ValueError.
+    `batched`: searched together with other threads' requests on the same model (`FillBatcher`),
+    with the answer it gets alone; else in this thread.
     """
-    return _inpaint(fill_vae, model, image, hidden, fills, steps, seed, progress, device, original, classifier)
+    return _inpaint("vae", model, image, hidden, fills, steps, seed, progress, device, original, classifier, batched)
 
 
 def inpaint_gan(model: Any, image: torch.Tensor, hidden: Any, fills: int = 4, steps: int = DEFAULT_STEPS, seed: int = 0,
                 progress: ProgressFn | None = None, device: str | torch.device = "cpu",
-                original: torch.Tensor | None = None, classifier: Any = None) -> Inpainting:
+                original: torch.Tensor | None = None, classifier: Any = None, batched: bool = True) -> Inpainting:
     """`fills` GAN fills of `image` (C, H, W) by inversion on the visible pixels; as `inpaint_vae`."""
-    return _inpaint(fill_gan, model, image, hidden, fills, steps, seed, progress, device, original, classifier)
+    return _inpaint("gan", model, image, hidden, fills, steps, seed, progress, device, original, classifier, batched)
 
 
 # --------------------------------------------------------------------------- the stored benchmark

@@ -285,3 +285,95 @@ def test_the_shipped_gans_fills_of_one_image_differ():
     result = inpaint_gan(gan.model, image, bottom_half(28, 28), fills=4, steps=30, seed=0)
     completed = result.completed.flatten(1)
     assert all(not torch.equal(completed[0], completed[i]) for i in range(1, 4))
+
+
+# ----------------------------------------------------------------------------- several requests searched together
+
+
+def _requests(kind: str, model) -> list:
+    """Fill jobs unlike each other: fills 1-6 (padding included), masks, seeds, step budgets, images."""
+    from genlab.inpainting import _job
+
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for i, (fills, preset, steps) in enumerate([(1, "bottom half", 12), (3, "random pixels", 5), (4, "centre box", 20),
+                                                (6, "left half", 9), (2, "top half", 15)]):
+        image = torch.rand(1, 28, 28, generator=g)
+        out.append(lambda fills=fills, preset=preset, steps=steps, image=image, i=i: _job(
+            model, kind, image[None].expand(fills, -1, -1, -1).contiguous(), preset_mask(preset, 28, 28, seed=i),
+            steps, 10 + i, None, 0.002))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["vae", "gan"])
+def test_requests_searched_together_get_what_each_gets_alone(models, kind):
+    """A class's fills run as one search (genlab.inpainting.FillBatcher): each student's answer must not
+    depend on who else asked at the same time, bit for bit."""
+    import threading
+    import time
+
+    from genlab.inpainting import batcher, run_fills, wait_for
+
+    makers = _requests(kind, models[kind])
+    alone = [run_fills(models[kind], [make()])[0] for make in makers]
+    together = run_fills(models[kind], [make() for make in makers])
+    answers = [None] * len(makers)
+
+    def ask(i: int) -> None:  # staggered: each joins the running search at some step of the others'
+        time.sleep(0.01 * i)
+        answers[i] = wait_for(batcher(models[kind]).submit(makers[i]()))
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(makers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for a, b, c in zip(alone, together, answers):
+        assert a.error is None and a.latents.shape[0] == a.images.shape[0]
+        assert torch.equal(a.latents, b.latents) and torch.equal(a.decoded, b.decoded)
+        assert torch.equal(a.latents, c.latents) and torch.equal(a.decoded, c.decoded)
+
+
+def test_one_bad_request_does_not_fail_the_others(models):
+    from genlab.inpainting import FillJob, batcher, run_fills, wait_for
+
+    makers = _requests("vae", models["vae"])
+    good = [make() for make in makers[:2]]
+    bad = FillJob(torch.rand(2, 1, 20, 20), bottom_half(20, 20), steps=5)  # the wrong size, past the checks
+    run_fills(models["vae"], [good[0], bad, good[1]])
+    assert isinstance(bad.error, Exception) and good[0].error is None and good[1].error is None
+    assert torch.equal(good[0].latents, run_fills(models["vae"], [makers[0]()])[0].latents)
+    with pytest.raises(Exception):
+        wait_for(batcher(models["vae"]).submit(FillJob(torch.rand(2, 1, 20, 20), bottom_half(20, 20), steps=5)))
+    assert wait_for(batcher(models["vae"]).submit(makers[1]())).error is None  # the batcher still serves
+
+
+def test_progress_reaches_the_thread_that_asked(models, image):
+    import threading
+
+    for kind in ("vae", "gan"):
+        threads = set()
+        INPAINT[kind](models[kind], image, bottom_half(28, 28), fills=2, steps=10,
+                      progress=lambda step, steps: threads.add(threading.get_ident()))
+        assert threads == {threading.get_ident()}, kind
+
+
+@pytest.mark.shipped
+@pytest.mark.parametrize("name", ["mnist-vae-16", "mnist-gan-32"])
+def test_the_shipped_models_answer_a_class_as_each_student_alone(name):
+    from genlab.checkpoints import load_checkpoint
+    from genlab.data import load_dataset
+    from genlab.inpainting import _job, run_fills
+
+    model = load_checkpoint(REPO / "checkpoints" / name).model
+    images = load_dataset("mnist", "test").images[:6]
+    kind = "vae" if "vae" in name else "gan"
+
+    def make(i: int):
+        fills = [1, 4, 3, 5, 2, 4][i]
+        return _job(model, kind, images[i][None].expand(fills, -1, -1, -1).contiguous(),
+                    preset_mask(MASK_PRESETS[i], 28, 28), [20, 40, 30, 25, 40, 35][i], i, None, 0.002)
+
+    together = run_fills(model, [make(i) for i in range(6)])
+    for i, job in enumerate(together):
+        assert torch.equal(job.decoded, run_fills(model, [make(i)])[0].decoded), i
