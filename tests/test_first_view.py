@@ -73,14 +73,17 @@ def test_a_failing_first_view_leaves_the_default_and_says_why():
 
 
 def test_the_queue_is_bounded_and_heavy_searches_share_one_group(app_config):
-    from genlab.ui.shell import HEAVY_CONCURRENCY, LIGHT_CONCURRENCY, QUEUE_MAX_SIZE, configure_queue
+    from genlab.ui.shell import (FILL_CONCURRENCY, HEAVY_CONCURRENCY, LIGHT_CONCURRENCY, QUEUE_MAX_SIZE,
+                                 configure_queue)
 
     demo, _ = app_config
     configure_queue(demo)
     assert demo._queue.max_size == QUEUE_MAX_SIZE
     by_name = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
-    for name in ("inpaint_ui", "define_attribute", "gan_inversion", "slider_start_dataset", "slider_start_upload"):
+    for name in ("define_attribute", "gan_inversion", "slider_start_dataset", "slider_start_upload"):
         assert by_name[name].concurrency_id == "heavy" and by_name[name].concurrency_limit == HEAVY_CONCURRENCY, name
+    for name in ("inpaint_ui", "inpaint"):  # many wait at once: their fills are searched together
+        assert by_name[name].concurrency_id == "fills" and by_name[name].concurrency_limit == FILL_CONCURRENCY, name
     assert by_name["sample"].concurrency_id != "heavy"
     assert by_name["sample"].concurrency_limit in (LIGHT_CONCURRENCY, "default")
 

@@ -21,7 +21,7 @@ from genlab.service import ModelService
 from genlab.ui.images import picture, to_pil
 from genlab.ui.inputs import build_picker, resolve
 from genlab.ui.uploads import Drawing
-from genlab.ui.shell import HEAVY, Shell, cached_event, user_error
+from genlab.ui.shell import FILLS, Shell, cached_event, user_error
 
 BRUSH = "paint with the brush"
 MASK_CHOICES = (BRUSH, *MASK_PRESETS)
@@ -262,4 +262,4 @@ def build(shell: Shell) -> None:
     run_button.click(inpaint_event, [*preview_inputs, fills, steps, fill_seed],
                      [original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, note], api_name="inpaint_ui",
                      api_visibility="undocumented",
-                     **HEAVY)
+                     **FILLS)

@@ -32,7 +32,7 @@ from genlab.api import Model
 from genlab.inpainting import DEFAULT_STEPS, MASK_PRESETS, MAX_FILLS
 from genlab.latent import INTERPOLATION_MODES
 from genlab.ui.images import grid
-from genlab.ui.shell import HEAVY, Shell, user_error
+from genlab.ui.shell import FILLS, Shell, user_error
 from genlab.ui.uploads import read_image
 
 OUT_DIR = Path(tempfile.gettempdir()) / "genlab-api"  # pictures handed to Gradio, which copies them into its cache
@@ -223,5 +223,5 @@ def build(shell: Shell) -> None:
 
     gr.api(interpolate, api_name="interpolate")
     gr.api(edit_attribute, api_name="edit_attribute")
-    gr.api(inpaint, api_name="inpaint", **HEAVY)
+    gr.api(inpaint, api_name="inpaint", **FILLS)
     gr.api(compare, api_name="compare")

@@ -30,6 +30,11 @@ MAX_SEED = 2**31 - 1
 # of slowing every other action down; light events (a decode, a sample grid) run beside them.
 HEAVY_CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_CONCURRENCY}
+# Inpainting's requests are searched together, one search per model (genlab.inpainting.FillBatcher),
+# so many wait at once, each in a Gradio worker thread that only waits: a batch of up to this many
+# requests (64 rows of 4 fills a model; a row costs no less in a larger batch).
+FILL_CONCURRENCY = 16
+FILLS = {"concurrency_id": "fills", "concurrency_limit": FILL_CONCURRENCY}
 LIGHT_CONCURRENCY = 8  # each light event type, at most this many at once
 QUEUE_MAX_SIZE = 512  # events waiting at once; past it a new event is refused with Gradio's "queue is full"
 
