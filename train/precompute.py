@@ -9,6 +9,10 @@ pixel-attribute scores), and a VAE's codes of the test images (the latent map). 
 the SHA-256 of the weights it was computed from: the app ignores the file once the weights change
 (after training more, run this again). Needs the test split of the checkpoint's dataset (shipped in
 data/ for MNIST and Fashion-MNIST); a checkpoint without one gets its artefacts that need no data.
+
+For a classifier it writes the nearest-training-image index (genlab.nearest): the training images'
+features in shards nearest-0000i-of-0000N.safetensors, and how far the test images are from their
+nearest training image. It needs both splits of the classifier's dataset.
 """
 
 from __future__ import annotations
@@ -22,14 +26,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from tqdm.auto import tqdm  # noqa: E402
 
+from genlab import nearest  # noqa: E402
 from genlab.checkpoints import DEFAULT_CHECKPOINT_DIR  # noqa: E402
+from genlab.data import DataError  # noqa: E402
 from genlab.service import ServiceError  # noqa: E402
 from genlab.ui.store import ModelStore  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("names", nargs="*", help="checkpoint names (default: every VAE and GAN)")
+    p.add_argument("names", nargs="*", help="checkpoint names (default: every VAE, GAN and classifier)")
     p.add_argument("--checkpoints", default=str(DEFAULT_CHECKPOINT_DIR), help="folder of checkpoint folders")
     return p.parse_args(argv)
 
@@ -39,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     store = ModelStore.load(args.checkpoints)
     for problem in store.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    names = args.names or store.names(("vae", "gan"))
+    names = args.names or store.names(("vae", "gan", "classifier"))
     unknown = [n for n in names if n not in store.services]
     if unknown:
         print(f"error: no checkpoint called {', '.join(unknown)} in {args.checkpoints}", file=sys.stderr)
@@ -49,8 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         service = store.service(name)
         start = time.perf_counter()
         try:
+            if service.kind == "classifier":
+                paths = nearest.precompute(service.checkpoint)
+                size = sum(p.stat().st_size for p in paths) / 1024
+                tqdm.write(f"{name}: wrote {len(paths)} nearest-image shard(s) ({size:.0f} KiB, "
+                           f"{time.perf_counter() - start:.1f} s)")
+                continue
             path = service.write_artefacts()
-        except ServiceError as e:
+        except (ServiceError, DataError) as e:
             tqdm.write(f"{name}: skipped ({e})")
             failed += 1
             continue

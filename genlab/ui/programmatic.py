@@ -225,3 +225,6 @@ def build(shell: Shell) -> None:
     gr.api(edit_attribute, api_name="edit_attribute")
     gr.api(inpaint, api_name="inpaint", **FILLS)
     gr.api(compare, api_name="compare")
+    from genlab.ui.nearest import register_api  # noqa: PLC0415 - it uses this module's helpers
+
+    register_api(shell)  # /nearest: a generated image's nearest training images

@@ -1,13 +1,15 @@
 """Tab "Sample": a grid of samples from the chosen model, with a seed and a temperature / truncation.
 
 The grid follows the controls: it is redrawn when a slider is released, the seed changes, or the
-model changes (the button draws again with the same settings).
+model changes (the button draws again with the same settings). Clicking a sample shows its nearest
+training images (genlab.ui.nearest).
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
+from genlab.ui import nearest
 from genlab.ui.images import grid
 from genlab.ui.shell import Shell
 
@@ -38,3 +40,4 @@ def build(shell: Shell) -> None:
     gr.on([count.release, temperature.release, shell.seed_box.change], sample, inputs, output,
           api_visibility="private", trigger_mode="always_last", show_progress="hidden")
     shell.on_model_change(sample, inputs, output)
+    nearest.build(shell, output, inputs)  # click a sample: its nearest training images

@@ -1,0 +1,189 @@
+"""Nearest training images (genlab.nearest, genlab.ui.nearest): a training image finds itself at
+distance ~0, results have their shapes, the reference (test images to their nearest training image)
+is stored and read back, a dataset without its training images gets one sentence, and /nearest
+answers over plain HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from genlab import nearest
+from genlab.checkpoints import load_checkpoint, save_checkpoint
+from genlab.data import DATA_PATH_ENV, load_dataset
+from genlab.models import Classifier
+from genlab.ui.images import grid
+from genlab.ui.nearest import grid_cell_at, sample_columns
+from tests.app_server import call, expect_error, fetch_image, genlab_app, genlab_app_checkpoints  # noqa: F401
+from tests.conftest import REPO_ROOT, tiny_config
+
+SHIPPED = REPO_ROOT / "checkpoints" / "mnist-classifier"
+
+
+@pytest.fixture(scope="module")
+def mnist_train():
+    return load_dataset("mnist", "train")
+
+
+@pytest.fixture(scope="module")
+def shipped_index():
+    if not nearest.NearestIndex.shard_paths(SHIPPED):
+        pytest.skip("the MNIST classifier's index is not computed (train/precompute.py mnist-classifier)")
+    return nearest.nearest_index(load_checkpoint(SHIPPED))
+
+
+@pytest.fixture
+def tiny_classifier(tmp_path):
+    """An untrained tiny classifier of 'mnist' (16 features) in its own folder."""
+    torch.manual_seed(0)
+    folder = save_checkpoint(Classifier(tiny_config("classifier", num_classes=10)).eval(), tmp_path / "mnist-classifier",
+                             "classifier", dataset="mnist", class_names=[str(d) for d in range(10)])
+    return load_checkpoint(folder)
+
+
+# -- the shipped index --------------------------------------------------------------------------------
+
+
+@pytest.mark.shipped
+def test_a_training_image_is_its_own_nearest_neighbour(shipped_index, mnist_train):
+    rows = [0, 1234, 7999]
+    found = shipped_index.nearest(mnist_train.images[rows], k=5)
+    assert found.indices.shape == found.distances.shape == found.labels.shape == (3, 5)
+    assert found.images is not None and found.images.shape == (3, 5, 1, 28, 28) and found.missing_images is None
+    assert found.indices[:, 0].tolist() == rows
+    # float16 features: "zero" is a few thousandths, against a median test distance of about 2
+    assert float(found.distances[:, 0].max()) < 0.02 * shipped_index.reference.median
+    assert bool((found.distances[:, 1:] >= found.distances[:, :-1]).all()), "nearest first"
+    assert torch.equal(found.images[:, 0], mnist_train.images[rows])  # the pictures are the training images
+    assert found.labels[:, 0].tolist() == mnist_train.labels[rows].tolist()
+    assert "near copy" in found.verdict(0)
+
+
+@pytest.mark.shipped
+def test_the_shipped_reference_is_stored_in_the_file_and_read_back(shipped_index):
+    with safe_open(str(nearest.NearestIndex.shard_paths(SHIPPED)[0]), "pt") as f:
+        meta = f.metadata()
+    stored = json.loads(meta["reference"])
+    ref = shipped_index.reference
+    assert stored == ref.as_dict() and ref.count == 2000 == int(meta["test_images"])
+    assert 0 < ref.p5 < ref.median
+    assert ref.share_farther(0.0) == 1.0 and ref.share_farther(1e9) == 0.0
+    assert abs(ref.share_farther(ref.median) - 0.5) < 0.01
+
+
+# -- building, writing and reading an index --------------------------------------------------------------
+
+
+def test_an_index_round_trips_through_its_shards_with_its_reference(tiny_classifier, mnist_train, monkeypatch):
+    train, test = mnist_train.images[:600], load_dataset("mnist", "test").images[:200]
+    index = nearest.build_index(tiny_classifier, (train * 255).round().to(torch.uint8), mnist_train.labels[:600], test)
+    monkeypatch.setattr(nearest, "MAX_SHARD_BYTES", 100 * index.features.shape[1] * 2)  # 100 rows a shard
+    paths = nearest.write_index(index)
+    assert len(paths) == 6 and all(p.name.endswith(f"-of-00006.safetensors") for p in paths)
+    read = nearest.NearestIndex.read(tiny_classifier)
+    assert torch.equal(read.features, index.features) and torch.equal(read.labels, index.labels)
+    assert torch.equal(read.reference.test_distances, index.reference.test_distances)
+    assert read.reference.count == 200 and read.reference.median == index.reference.median
+    # the stored reference is what searching the test images gives
+    _, distances = read.search_features(nearest.classifier_features(tiny_classifier.model, test), k=1)
+    assert torch.allclose(distances[:, 0].sort().values, read.reference.test_distances)
+    # searching through the stored live dimensions equals brute force over every dimension
+    queries = torch.rand(4, 1, 28, 28)
+    found = read.nearest(queries, k=3, with_images=False)
+    full_train = nearest.classifier_features(tiny_classifier.model, train)[:, read.live_dims].half().float()
+    full = torch.zeros(600, tiny_classifier.model.config.feature_dim)
+    full[:, read.live_dims] = full_train
+    brute = torch.cdist(nearest.classifier_features(tiny_classifier.model, queries), full)
+    assert torch.allclose(found.distances, brute.topk(3, largest=False).values, atol=1e-3)
+    # written again with fewer shards: the old ones are gone
+    monkeypatch.setattr(nearest, "MAX_SHARD_BYTES", 8 * 2**20)
+    assert len(nearest.write_index(index)) == 1 and len(list(tiny_classifier.path.glob("nearest-*"))) == 1
+
+
+def test_without_its_training_images_the_distances_come_with_one_sentence(tiny_classifier, mnist_train, monkeypatch,
+                                                                           tmp_path):
+    index = nearest.build_index(tiny_classifier, (mnist_train.images[:300] * 255).round().to(torch.uint8),
+                                mnist_train.labels[:300], mnist_train.images[:50])
+    nearest.write_index(index)
+    monkeypatch.setenv(DATA_PATH_ENV, str(tmp_path / "nothing-here"))  # e.g. a copy without data/
+    found = nearest.NearestIndex.read(tiny_classifier).nearest(mnist_train.images[:2], k=5)
+    assert found.images is None and found.distances.shape == (2, 5)
+    assert found.missing_images.startswith("The training images of mnist are not on this server")
+    assert found.missing_images.endswith(".") and str(tmp_path) not in found.missing_images
+    # here, but other images than the index was built from (300 of the 8,000): said in one sentence too
+    monkeypatch.setenv(DATA_PATH_ENV, str(REPO_ROOT / "data"))
+    found = nearest.NearestIndex.read(tiny_classifier).nearest(mnist_train.images[:1], k=2)
+    assert found.images is None and "not the 300" in found.missing_images
+
+
+def test_a_missing_or_stale_index_and_a_missing_classifier_are_one_sentence(tiny_classifier, tmp_path):
+    with pytest.raises(nearest.NearestUnavailable, match="has not been computed.*precompute.py mnist-classifier"):
+        nearest.nearest_index(tiny_classifier)
+    index = nearest.build_index(tiny_classifier, torch.randint(0, 256, (40, 28, 28), dtype=torch.uint8),
+                                torch.zeros(40, dtype=torch.long), torch.rand(8, 1, 28, 28))
+    nearest.write_index(index)
+    assert len(nearest.nearest_index(tiny_classifier)) == 40
+    other = Classifier(tiny_config("classifier", num_classes=10))
+    save_checkpoint(other, tiny_classifier.path, "classifier", dataset="mnist")  # retrained: new weights
+    with pytest.raises(nearest.NearestUnavailable, match="other weights"):
+        nearest.NearestIndex.read(load_checkpoint(tiny_classifier.path))
+
+    class NoClassifier:
+        kind, dataset, classifier = "gan", "my-photos", None
+
+    with pytest.raises(nearest.NearestUnavailable, match="no classifier of my-photos"):
+        nearest.index_for(NoClassifier())
+
+
+def test_verdicts_name_a_near_copy_and_a_typical_distance():
+    ref = nearest.Reference(torch.linspace(1.0, 3.0, 101))
+    assert "near copy" in nearest.verdict(0.5, ref) and "every one of the 101" in nearest.verdict(0.5, ref)
+    assert "closer than 97%" in nearest.verdict(1.05, ref) and "near copy" in nearest.verdict(1.05, ref)
+    assert "no sign of copying" in nearest.verdict(2.0, ref)
+    assert "not a copy" in nearest.verdict(9.0, ref)
+
+
+# -- the grid click --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [1, 5, 13, 32])
+def test_a_click_on_the_sample_grid_finds_the_sample_under_it(count):
+    shades = torch.arange(1, count + 1) * 5  # one grey per sample, never the white of the gaps
+    images = (shades.float() / 255).view(count, 1, 1, 1).expand(count, 1, 28, 28)
+    picture = grid(images, ncol=sample_columns(count))
+    pixels = torch.from_numpy(__import__("numpy").asarray(picture)[..., 0].copy())
+    for y in range(0, picture.height, 7):
+        for x in range(0, picture.width, 7):
+            at = grid_cell_at(x, y, count, sample_columns(count), 28)
+            value = int(pixels[y, x])
+            if at is None:
+                assert value == 255, (x, y)  # a gap, the edge or an empty cell: white
+            else:
+                assert value == int(shades[at]), (x, y, at)
+
+
+# -- the endpoint over plain HTTP -------------------------------------------------------------------------
+
+
+def test_the_nearest_endpoint_over_plain_http(genlab_app, genlab_app_checkpoints):  # noqa: F811
+    classifier = load_checkpoint(genlab_app_checkpoints / "mnist-classifier")
+    for path in classifier.path.glob("nearest-*"):
+        path.unlink()
+    expect_error(call(genlab_app, "nearest", ["mnist-vae-16"]), "has not been computed", "precompute.py")
+    nearest.precompute(classifier)  # the tiny app's classifier, on the shipped MNIST subset
+    event, (strip, numbers) = call(genlab_app, "nearest", ["mnist-gan-16", 3, 2, 8])
+    assert event == "complete", numbers
+    distances = [n["distance"] for n in numbers["neighbours"]]
+    assert len(distances) == 5 and distances == sorted(distances)
+    assert numbers["image"].startswith("sample 2 of seed 3 (8 samples") and numbers["training_images"] == 8000
+    assert numbers["reference"]["test_images"] == 2000 and 0 < numbers["reference"]["p5"] < numbers["reference"]["median"]
+    assert 0 <= numbers["closer_than_test_images"] <= 1 and numbers["verdict"] and numbers["pictures"] is None
+    picture = fetch_image(genlab_app, strip)
+    assert picture.size[0] > 5 * picture.size[1]  # the sample and its 5 neighbours in a row
+    expect_error(call(genlab_app, "nearest", ["mnist-gan-16", 3, 8, 8]), "Index must be between 0 and 7")
+    expect_error(call(genlab_app, "nearest", ["mnist-vae-16", 0, 0, 32, 1.0, None, 0]), "k must be between 1 and 50")
+    info = __import__("requests").get(f"{genlab_app}/gradio_api/info", timeout=30).json()
+    assert "/nearest" in info["named_endpoints"]
