@@ -1,12 +1,12 @@
 """The browser decoder: BatchNorm folding in Python, and decoder.js in real Chromium against PyTorch,
 both its backends (the WebAssembly SIMD kernel and the plain JavaScript fallback), for tiny random
-models, odd channel counts and every shipped VAE and GAN; the embedded kernel is the committed one."""
+models, odd channel counts and every shipped VAE and GAN; the kernel is a static file of its own that
+the page fetches (and falls back to JavaScript without), and the committed .wasm is its build record's."""
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -19,9 +19,13 @@ from torch import nn
 from genlab.models import GAN, VAE, GANConfig, VAEConfig
 from genlab.webdecoder import FORMAT, VERSION, WebDecoderError, _layer_json, export_decoder, fold_batchnorm, run_exported
 
+from app_server import genlab_app  # noqa: F401 (fixture: the app on tiny checkpoints)
+
 REPO = Path(__file__).resolve().parents[1]
 DECODER_JS = REPO / "genlab" / "ui" / "static" / "decoder.js"
 KERNEL_WASM = REPO / "genlab" / "ui" / "static" / "decoder_kernel.wasm"
+KERNEL_RECORD = REPO / "genlab" / "ui" / "static" / "decoder_kernel.build.json"
+ORIGIN = "http://genlab.test"  # a made-up origin whose requests the tests answer (page.route)
 SHIPPED = sorted(p for pattern in ("*-gan-*", "*-vae-*") for p in (REPO / "checkpoints").glob(pattern)
                  if (p / "model.safetensors").exists()
                  and json.loads((p / "config.json").read_text()).get("kind") in ("vae", "gan"))
@@ -125,11 +129,30 @@ def browser():
         browser.close()
 
 
+def open_decoder_page(browser, kernel: bytes | None = KERNEL_WASM.read_bytes(), before: str = ""):
+    """A page at ORIGIN with decoder.js as sliders.py loads it (the kernel's URL first), the kernel
+    answered from `kernel` (None: 404), and `before` run ahead of decoder.js; waits for the kernel."""
+    page = browser.new_page()
+
+    def answer(route):
+        if route.request.url.startswith(f"{ORIGIN}/static/decoder_kernel.wasm"):
+            if kernel is None:
+                return route.fulfill(status=404, body="not here")
+            return route.fulfill(status=200, body=kernel, headers={"Content-Type": "application/wasm"})
+        return route.fulfill(status=200, body="<html><body><canvas id='c'></canvas></body></html>",
+                             headers={"Content-Type": "text/html"})
+
+    page.route(f"{ORIGIN}/**", answer)
+    page.goto(f"{ORIGIN}/")
+    page.evaluate(f"() => {{ {before}; window.GENLAB_DECODER_KERNEL_URL = 'static/decoder_kernel.wasm?v=1'; }}")
+    page.add_script_tag(content=DECODER_JS.read_text())
+    page.evaluate("() => GenlabDecoder.ready")
+    return page
+
+
 @pytest.fixture(scope="module")
 def page(browser):
-    page = browser.new_page()
-    page.set_content("<html><body><canvas id='c'></canvas></body></html>")
-    page.add_script_tag(content=DECODER_JS.read_text())
+    page = open_decoder_page(browser)
     yield page
     page.close()
 
@@ -200,22 +223,22 @@ def test_decoder_matches_pytorch_on_shipped_models(page, checkpoint):
 
 
 @pytest.mark.parametrize("remove", ["WebAssembly.validate = () => false",  # as a browser without SIMD answers
-                                    "delete window.WebAssembly"],  # no WebAssembly at all
-                         ids=["no-simd", "no-webassembly"])
-def test_without_wasm_simd_the_page_falls_back_to_javascript(browser, remove):
-    page = browser.new_page()
+                                    "delete window.WebAssembly",  # no WebAssembly at all
+                                    None],  # the kernel's file is not there (404)
+                         ids=["no-simd", "no-webassembly", "no-kernel-file"])
+def test_without_the_kernel_the_page_falls_back_to_javascript(browser, remove):
+    page = open_decoder_page(browser, kernel=None if remove is None else KERNEL_WASM.read_bytes(), before=remove or "")
     try:
-        page.set_content("<html><body></body></html>")
-        page.evaluate(f"() => {{ {remove}; }}")
-        page.add_script_tag(content=DECODER_JS.read_text())
         model = tiny_gan()
         z = torch.randn(2, model.latent_dim, generator=torch.Generator().manual_seed(4))
         used = page.evaluate("(spec) => GenlabDecoder.build(spec).backend", export_decoder(model))
         assert used == "js"
+        reason = page.evaluate("() => GenlabDecoder.wasmError")
+        assert ("404" in reason) if remove is None else ("WebAssembly" in reason)
         with torch.no_grad():
             expected = model.decode(z).flatten(1)
         assert (decode_in_page(page, export_decoder(model), z, "js") - expected).abs().max().item() < 1e-4
-        with pytest.raises(Exception, match="WebAssembly"):
+        with pytest.raises(Exception, match="cannot run here"):
             page.evaluate("(spec) => GenlabDecoder.build(spec, {backend: 'wasm'})", export_decoder(model))
     finally:
         page.close()
@@ -225,24 +248,20 @@ def test_auto_backend_is_the_kernel_in_chromium(page):
     assert page.evaluate("(spec) => GenlabDecoder.build(spec).backend", export_decoder(tiny_vae())) == "wasm"
 
 
-def embedded_kernel() -> tuple[str, bytes]:
-    m = re.search(r'// kernel: ([^\n]*)\n  const KERNEL_WASM = "([A-Za-z0-9+/=]*)";', DECODER_JS.read_text())
-    assert m, "decoder.js has no embedded kernel"
-    return m.group(1), base64.b64decode(m.group(2))
-
-
-def test_embedded_kernel_is_the_committed_wasm():
-    compiler, wasm = embedded_kernel()
-    assert wasm[:4] == b"\0asm" and wasm == KERNEL_WASM.read_bytes()
-    assert f"{len(wasm)} bytes" in compiler
+def test_the_kernel_is_a_file_of_its_own_and_its_record_is_current():
+    """The generated kernel lives in decoder_kernel.wasm, not inside the hand-written decoder.js."""
+    wasm, built = KERNEL_WASM.read_bytes(), json.loads(KERNEL_RECORD.read_text())
+    assert wasm[:4] == b"\0asm"
+    assert built["bytes"] == len(wasm) and built["sha256"] == hashlib.sha256(wasm).hexdigest()
+    assert max(len(line) for line in DECODER_JS.read_text().splitlines()) < 200  # no embedded blob
 
 
 def test_kernel_rebuilds_to_the_same_bytes():
-    """Reproducible build: with the clang recorded in decoder.js, the source gives the committed .wasm."""
+    """Reproducible build: with the clang in the build record, the source gives the committed .wasm."""
     if shutil.which("clang") is None or shutil.which("wasm-ld") is None:
         pytest.skip("clang and wasm-ld are not installed (apt-get install clang lld)")
     version = subprocess.run(["clang", "--version"], capture_output=True, text=True).stdout.splitlines()[0].strip()
-    if not embedded_kernel()[0].startswith(version + ","):
+    if json.loads(KERNEL_RECORD.read_text())["compiler"] != version:
         pytest.skip(f"the kernel was built by another compiler than {version}")
     check = subprocess.run([sys.executable, str(REPO / "tools" / "build_decoder_kernel.py"), "--check"],
                            capture_output=True, text=True, timeout=120)
@@ -263,3 +282,29 @@ def test_javascript_draws_the_decoded_pixels(page):
     )
     got = torch.tensor(pixels, dtype=torch.float32).reshape(expected.shape)
     assert (got - expected).abs().max().item() <= 1  # float rounding may differ by one level
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_app_serves_the_kernel_as_a_static_file_and_the_sliders_use_it(browser, genlab_app):  # noqa: F811
+    """In the app, decoder.js fetches decoder_kernel.wasm from Gradio's file route (as a Space serves
+    it, with nothing from outside) and the sliders decode with it; no other file of static/ is served."""
+    import requests
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(180_000)
+    fetched: list[tuple[str, int]] = []
+    page.on("response", lambda r: fetched.append((r.url, r.status)) if ".wasm" in r.url else None)
+    try:
+        page.goto(genlab_app + "/?tab=Latent%20sliders")
+        page.wait_for_function("() => { const p = document.querySelector('.gl-panel');"
+                               " return p && p.parentElement.dataset.ready === 'true'; }")
+        backends = page.evaluate("() => Promise.all([...window.__genlabDecoders.values()]).then(n => n.map(x => x.backend))")
+        assert backends and set(backends) == {"wasm"}, page.evaluate("() => GenlabDecoder.wasmError")
+        assert [status for url, status in fetched if "decoder_kernel.wasm" in url] == [200]
+        kernel_url = page.evaluate("() => window.GENLAB_DECODER_KERNEL_URL")
+        assert requests.get(f"{genlab_app}/{kernel_url}", timeout=60).content == KERNEL_WASM.read_bytes()
+        source_url = kernel_url.split("?")[0].replace("decoder_kernel.wasm", "decoder_kernel.c")
+        assert requests.get(f"{genlab_app}/{source_url}", timeout=60).status_code >= 400
+    finally:
+        page.close()

@@ -1,19 +1,21 @@
-"""Build the browser decoder's WebAssembly SIMD kernel and embed it in decoder.js.
+"""Build the browser decoder's WebAssembly SIMD kernel, genlab/ui/static/decoder_kernel.wasm.
 
-    python tools/build_decoder_kernel.py            # rebuild genlab/ui/static/decoder_kernel.wasm
-    python tools/build_decoder_kernel.py --check    # exit 1 when the committed files differ from a rebuild
+    python tools/build_decoder_kernel.py            # rebuild decoder_kernel.wasm and its record
+    python tools/build_decoder_kernel.py --check    # exit 1 when the committed .wasm differs from a rebuild
 
-Needs clang and wasm-ld (Debian: `apt-get install clang lld`). The .wasm is committed and decoder.js
-carries a base64 copy of it (the page loads decoder.js inline, so the kernel needs no extra request
-and nothing is built when the app runs). The compiler's version is recorded next to the copy: the
-same source and the same clang give the same bytes.
+Needs clang and wasm-ld (Debian 12: `apt-get install clang lld` gives clang 14.0.6, the compiler of
+the committed kernel). The .wasm is committed, so neither the app, its tests nor CI need clang: the
+page fetches it as a static file (genlab/ui/sliders.py serves that one file) and decoder.js falls back
+to plain JavaScript where it cannot load. decoder_kernel.build.json records the compiler, the flags
+and the kernel's size and SHA-256: the same source, flags and clang give the same bytes, which the
+tests check when that clang is installed.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import re
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -24,15 +26,13 @@ REPO = Path(__file__).resolve().parents[1]
 STATIC = REPO / "genlab" / "ui" / "static"
 SOURCE = STATIC / "decoder_kernel.c"
 WASM = STATIC / "decoder_kernel.wasm"
-DECODER_JS = STATIC / "decoder.js"
+RECORD = STATIC / "decoder_kernel.build.json"
 
 CLANG_FLAGS = [
     "--target=wasm32", "-msimd128", "-O3", "-nostdlib",
     "-fno-builtin",  # else clang turns some accumulator copies into memcpy through the stack
     "-Wl,--no-entry", "-Wl,--import-memory", "-Wl,--export=__heap_base", "-Wl,--strip-all",
 ]
-# The lines of decoder.js this script owns.
-EMBED = re.compile(r'(  // kernel: [^\n]*\n  const KERNEL_WASM = ")[A-Za-z0-9+/=]*(";\n)')
 
 
 def clang_version(clang: str = "clang") -> str:
@@ -48,22 +48,10 @@ def compile_kernel(clang: str = "clang") -> bytes:
         return out.read_bytes()
 
 
-def embedded(js: str) -> tuple[str, bytes]:
-    """(compiler line, kernel bytes) embedded in decoder.js's text."""
-    m = re.search(r'  // kernel: ([^\n]*)\n  const KERNEL_WASM = "([A-Za-z0-9+/=]*)";\n', js)
-    if not m:
-        raise SystemExit(f"{DECODER_JS} has no kernel lines to fill")
-    return m.group(1), base64.b64decode(m.group(2))
-
-
-def embed(js: str, wasm: bytes, compiler: str) -> str:
-    """decoder.js's text with `wasm` embedded."""
-    line = f"  // kernel: {compiler}, {len(wasm)} bytes (tools/build_decoder_kernel.py; do not edit)\n"
-    new, n = EMBED.subn(lambda m: line + '  const KERNEL_WASM = "' + base64.b64encode(wasm).decode() + m.group(2),
-                        js)
-    if n != 1:
-        raise SystemExit(f"{DECODER_JS} has no kernel lines to fill")
-    return new
+def record(wasm: bytes, compiler: str) -> dict:
+    """What decoder_kernel.build.json holds for `wasm`."""
+    return {"compiler": compiler, "flags": CLANG_FLAGS, "bytes": len(wasm),
+            "sha256": hashlib.sha256(wasm).hexdigest()}
 
 
 def main() -> int:
@@ -75,14 +63,13 @@ def main() -> int:
         print(f"{args.clang} is not installed (Debian: apt-get install clang lld)", file=sys.stderr)
         return 2
     wasm, compiler = compile_kernel(args.clang), clang_version(args.clang)
-    js = DECODER_JS.read_text()
     if args.check:
-        same = WASM.exists() and WASM.read_bytes() == wasm and embedded(js)[1] == wasm
-        print(f"{'up to date' if same else 'DIFFERS from a rebuild'}: {WASM.name} and decoder.js ({compiler})")
+        same = WASM.exists() and WASM.read_bytes() == wasm and json.loads(RECORD.read_text()) == record(wasm, compiler)
+        print(f"{'up to date' if same else 'DIFFERS from a rebuild'}: {WASM.name} and {RECORD.name} ({compiler})")
         return 0 if same else 1
     WASM.write_bytes(wasm)
-    DECODER_JS.write_text(embed(js, wasm, compiler))
-    print(f"Wrote {WASM.relative_to(REPO)} ({len(wasm)} bytes) and its copy in {DECODER_JS.relative_to(REPO)} ({compiler})")
+    RECORD.write_text(json.dumps(record(wasm, compiler), indent=2) + "\n")
+    print(f"Wrote {WASM.relative_to(REPO)} ({len(wasm)} bytes) and {RECORD.name} ({compiler})")
     return 0
 
 

@@ -13,12 +13,14 @@ come from the model's service (genlab.service), which ships the directions with 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import gradio as gr
 import torch
@@ -32,6 +34,7 @@ from genlab.webdecoder import WebDecoderError
 
 STATIC = Path(__file__).resolve().parent / "static"
 DECODER_JS = (STATIC / "decoder.js").read_text()
+KERNEL_WASM = STATIC / "decoder_kernel.wasm"  # fetched by decoder.js; the one file served from static/
 PANEL_JS = (STATIC / "sliders_panel.js").read_text()
 
 MAX_ABS_LATENT = 50.0  # larger entries are refused: far outside anything the models were trained on
@@ -63,6 +66,16 @@ PANEL_CSS = """
 """
 
 # -- what the page fetches -----------------------------------------------------------------------------
+
+def decoder_head() -> str:
+    """The panel's <head> scripts: the URL of the WebAssembly kernel (a static file, served by Gradio
+    at gradio_api/file=..., its content hash in the query so that a browser never keeps an old one),
+    then decoder.js, which fetches it."""
+    gr.set_static_paths([KERNEL_WASM])
+    digest = hashlib.sha256(KERNEL_WASM.read_bytes()).hexdigest()[:16]
+    url = f"gradio_api/file={quote(KERNEL_WASM.resolve().as_posix())}?v={digest}"
+    return f"<script>window.GENLAB_DECODER_KERNEL_URL = {json.dumps(url)};</script><script>{DECODER_JS}</script>"
+
 
 def web_decoder_json(service: ModelService) -> dict:
     """The export of the model's decoder for static/decoder.js (computed once by the service)."""
@@ -236,7 +249,7 @@ def build(shell: Shell) -> None:
 
     panel = gr.HTML(
         None, html_template=PANEL_TEMPLATE, css_template=PANEL_CSS, js_on_load=PANEL_JS,
-        head=f"<script>{DECODER_JS}</script>", server_functions=[web_decoder],
+        head=decoder_head(), server_functions=[web_decoder],
         elem_classes=["genlab-sliders"], padding=False,
     )
     with gr.Row():

@@ -119,7 +119,8 @@ for (const box of Object.values(lists)) {
 
 function loadDecoder(s) {
   if (!decoders.has(s.key)) {
-    const p = Promise.resolve(server.web_decoder(s.model)).then((json) => G.build(json));
+    // The weights and the WebAssembly kernel (decoder.js fetches it once per page) come in parallel.
+    const p = Promise.all([server.web_decoder(s.model), G.ready]).then(([json]) => G.build(json));
     p.catch(() => decoders.delete(s.key));
     decoders.set(s.key, p);
   }
