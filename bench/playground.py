@@ -1,22 +1,28 @@
-"""The Playground on the ring of 8 Gaussians: modes covered and high-quality samples, beside the papers.
+"""The Playground on the ring of 8 Gaussians: modes covered and high-quality samples, beside the papers,
+and how fluid the page stays while its three models train.
 
-Two measurements of the same JavaScript (genlab/ui/static/playground.js):
+Two measurements of the same JavaScript (genlab/ui/static/playground/, joined as the page joins it):
 
-1. By script, under Node: every preset run from seeds 0..S-1 (`--seeds`), the ring measures of both
+1. By script, under Node: every run kind from seeds 0..S-1 (`--seeds`), the ring measures of its
    models (2,500 samples each; a sample is high quality within 3 sigma of its nearest mode, a mode
    is covered by at least 1% of the samples) at steps 1000, 2000, 3000 (and further on the papers'
    sigma = 0.02 ring), averaged over seeds as the papers average over runs.
-2. In the page, in Chromium: the app (app.py on the shipped checkpoints) opened on the Playground
-   tab; the default preset trained from seed 0 to step 1000, 2000, 3000 with "stop at step", then
-   the collapse preset to step 1000. Per segment: the wall time of training, the numbers the page
-   shows, its frames per second and training steps per second while training (its own counters,
-   polled), and how well the page answers meanwhile: the lag of a 50 ms timer (p95, max) and the
-   main thread's long tasks (> 50 ms).
+2. In the page, in Chromium (--disable-gpu): the app (app.py on the shipped checkpoints) opened on
+   the Playground tab, the ring with the default settings from seed 0.
+   a. One minute of training, the three panels' live numbers ([data-model=...]) read every 2 s:
+      when each model first shows 8/8 modes and >= 80% high-quality samples, and its numbers and
+      steps at 60 s.
+   b. Fluidity, as issue 32 measures it: frames counted with requestAnimationFrame over 10 s while
+      all the models train (after a 3 s start), and the worst gap between two frames; unthrottled
+      and with Chromium's CPU throttling (CDP Emulation.setCPUThrottlingRate, `--throttle`), each
+      `--repeats` times, with each model's training steps per second in the same 10 s (what the
+      models learn per second of wall time).
 
 Writes the section "playground" of BENCHMARKS.md (bench/report.py).
 
-    nice -n 5 .venv/bin/python bench/playground.py              # 3 seeds, Node and Chromium
-    .venv/bin/python bench/playground.py --seeds 1 --no-write
+    nice -n 5 .venv/bin/python bench/playground.py                 # 3 seeds, Node and Chromium
+    .venv/bin/python bench/playground.py --seeds 1 --no-write --throttle 4 --repeats 3
+    .venv/bin/python bench/playground.py --page-only --throttle 6   # the page's measurements alone
 """
 
 from __future__ import annotations
@@ -36,19 +42,23 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-CORE = REPO / "genlab" / "ui" / "static" / "playground.js"
+CORE = REPO / "genlab" / "ui" / "static" / "playground.js"  # the Node entry of the core
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
-# (label, dataset, preset settings, steps at which to measure)
+# (label, dataset, preset settings, models, steps at which to measure)
+ALL = ["vae", "gan", "diffusion"]
 RUNS = [
-    ("VAE and GAN, defaults", "ring", {}, [1000, 2000, 3000]),
-    ("GAN without the R1 penalty", "ring", {"r1": 0}, [1000, 2000, 3000]),
-    ("preset \"collapse\"", "ring", "collapse", [1000, 3000]),
-    ("preset \"blur\" (β = 60)", "ring", "blur", [1000, 3000]),
-    ("defaults on the papers' ring (σ = 0.02)", "paper-ring", {}, [3000, 12000]),
+    ("defaults", "ring", {}, ALL, [1000, 2000, 3000]),
+    ("GAN without the R1 penalty", "ring", {"r1": 0}, ["gan"], [1000, 2000, 3000]),
+    ("preset \"collapse\"", "ring", "collapse", ["gan"], [1000, 3000]),
+    ("preset \"blur\" (β = 60)", "ring", "blur", ["vae"], [1000, 3000]),
+    ("preset \"few-steps\" (diffusion sampled in 2 steps)", "ring", "few-steps", ["diffusion"], [1000, 3000]),
+    ("defaults on the papers' ring (σ = 0.02)", "paper-ring", {}, ALL, [3000]),
+    ("defaults on the papers' ring (σ = 0.02)", "paper-ring", {}, ["vae", "gan"], [12000]),
 ]
+NAMES = {"vae": "VAE", "gan": "GAN", "diffusion": "diffusion"}
 
 # Published ring figures (8 Gaussians; modes covered of 8, % high-quality samples). Srivastava et al.
 # 2017 (VEEGAN), Table 1, 5 runs; Lin et al. 2018 (PacGAN), Table 1, 10 runs. Their "mode captured":
@@ -68,16 +78,23 @@ const jobs = JSON.parse(process.argv[3]);
 const out = [];
 for (const job of jobs) {
   const preset = typeof job.preset === "string" ? P.PRESETS[job.preset].settings : job.preset;
-  const run = new P.Playground({ ...preset, dataset: job.dataset, seed: job.seed });
-  const t0 = process.cpuUsage();
+  const run = new P.Playground({ ...preset, dataset: job.dataset, seed: job.seed }, [], job.models);
+  const cpuMs = {};
+  for (const name of job.models) cpuMs[name] = 0;
   const at = {};
   for (const stop of job.steps) {
-    while (run.steps < stop) run.step();
+    for (const [name, model] of Object.entries(run.models)) {
+      const t0 = process.cpuUsage();
+      while (model.steps < stop) model.step();
+      const cpu = process.cpuUsage(t0);
+      cpuMs[name] += (cpu.user + cpu.system) / 1000;
+    }
     const m = run.measure();
-    at[stop] = { vae: m.vae, gan: m.gan, dReal: run.last.dReal, dFake: run.last.dFake };
+    at[stop] = { ...m, dReal: run.gan ? run.gan.last.dReal : null };
   }
-  const cpu = process.cpuUsage(t0);
-  out.push({ ...job, at, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / run.steps });
+  const perStep = {};
+  for (const name of job.models) perStep[name] = cpuMs[name] / run.models[name].steps;
+  out.push({ ...job, at, cpuMsPerStep: perStep });
   process.stderr.write(`${job.label} seed ${job.seed} done\n`);
 }
 console.log(JSON.stringify(out));
@@ -94,15 +111,16 @@ def uptime() -> str:
 # -- 1. by script, under Node ----------------------------------------------------------------------------
 
 def measure_node(seeds: int, log=print) -> list[dict]:
-    jobs = [{"label": label, "dataset": dataset, "preset": preset, "steps": steps, "seed": seed}
-            for label, dataset, preset, steps in RUNS for seed in range(seeds)]
+    jobs = [{"label": label, "dataset": dataset, "preset": preset, "models": models, "steps": steps, "seed": seed,
+             "key": k}
+            for k, (label, dataset, preset, models, steps) in enumerate(RUNS) for seed in range(seeds)]
     with tempfile.TemporaryDirectory() as tmp:
         driver = Path(tmp) / "driver.js"
         driver.write_text(NODE_DRIVER)
         # one process per run kind, two at a time (the machine has 2 cores)
         procs, results = [], []
-        for label, *_ in RUNS:
-            mine = [j for j in jobs if j["label"] == label]
+        for k in range(len(RUNS)):
+            mine = [j for j in jobs if j["key"] == k]
             procs.append(subprocess.Popen(["node", str(driver), str(CORE), json.dumps(mine)],
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
             if len(procs) == 2:
@@ -121,19 +139,18 @@ def _collect(proc: subprocess.Popen, log) -> list[dict]:
 
 
 def summarise(results: list[dict]) -> list[dict]:
-    """Per run kind and step: mean and range over seeds of each model's modes and high-quality share."""
+    """Per run kind, step and model: mean and range over seeds of modes and high-quality share."""
     rows = []
-    for label, dataset, _, steps in RUNS:
-        mine = [r for r in results if r["label"] == label]
+    for k, (label, dataset, _, models, steps) in enumerate(RUNS):
+        mine = [r for r in results if r["key"] == k]
         for step in steps:
-            row = {"label": label, "dataset": dataset, "step": step, "seeds": len(mine)}
-            for kind in ("vae", "gan"):
-                modes = [r["at"][str(step)][kind]["modes"] for r in mine]
-                hq = [100 * r["at"][str(step)][kind]["hq"] for r in mine]
-                row[kind] = {"modes": modes, "hq": hq}
-            row["dReal"] = [r["at"][str(step)]["dReal"] for r in mine]
-            row["cpu_ms"] = statistics.mean(r["cpuMsPerStep"] for r in mine)
-            rows.append(row)
+            for name in models:
+                at = [r["at"][str(step)] for r in mine]
+                rows.append({"label": label, "dataset": dataset, "step": step, "seeds": len(mine), "model": name,
+                             "modes": [a[name]["modes"] for a in at], "hq": [100 * a[name]["hq"] for a in at],
+                             "passes": at[0][name]["passes"],
+                             "dReal": [a["dReal"] for a in at] if name == "gan" else None,
+                             "cpu_ms": statistics.mean(r["cpuMsPerStep"][name] for r in mine)})
     return rows
 
 
@@ -146,49 +163,80 @@ def spread(values: list[float], fmt: str) -> str:
 
 # -- 2. in the page, in Chromium ------------------------------------------------------------------------------
 
-PROBE = """() => {
-  const probe = window.__pgProbe = { lags: [], longTasks: [], fps: [], sps: [], drawMs: [] };
-  let last = performance.now();
-  probe.timer = setInterval(() => { const now = performance.now(); probe.lags.push(now - last - 50); last = now; }, 50);
-  probe.poll = setInterval(() => {
-    const s = document.querySelector('#pg-status').dataset;
-    if (s.state === 'running') { probe.fps.push(+s.fps); probe.sps.push(+s.sps); if (s.drawMs) probe.drawMs.push(+s.drawMs); }
-  }, 500);
-  try {
-    probe.observer = new PerformanceObserver((list) => { for (const e of list.getEntries()) probe.longTasks.push(e.duration); });
-    probe.observer.observe({ type: 'longtask', buffered: false });
-  } catch (e) { probe.longTasks = null; }
-}"""
-PROBE_END = """() => { const p = window.__pgProbe; clearInterval(p.timer); clearInterval(p.poll);
-  if (p.observer) p.observer.disconnect(); return { lags: p.lags, longTasks: p.longTasks, fps: p.fps, sps: p.sps, drawMs: p.drawMs }; }"""
-NUMBERS = """() => Object.fromEntries(['vae', 'gan'].map((k) => [k, {...document.querySelector('#pg-' + k + '-numbers').dataset}]))"""
+NUMBERS = ("() => Object.fromEntries(['vae', 'gan', 'diffusion'].map((k) =>"
+           " [k, {...document.querySelector('[data-model=\"' + k + '\"]').dataset}]))")
+# frames counted with requestAnimationFrame for `ms` (issue 32's probe): frames/s and the worst gap
+FRAMES = """(ms) => new Promise((resolve) => {
+  const times = [];
+  const tick = (t) => { times.push(t); if (t - times[0] < ms) requestAnimationFrame(tick); else done(); };
+  const done = () => {
+    let worst = 0;
+    for (let i = 1; i < times.length; i++) worst = Math.max(worst, times[i] - times[i - 1]);
+    resolve({ fps: 1000 * (times.length - 1) / (times[times.length - 1] - times[0]), worstGap: worst });
+  };
+  requestAnimationFrame(tick);
+})"""
+GOAL_MODES, GOAL_HQ = 8, 0.80
 
 
-def segment(page, stop_at: int) -> dict:
-    """Play until `stop_at`; the wall time, the numbers at the end, and the page's counters meanwhile."""
+def steps_now(page) -> dict:
+    return {k: int(v.get("steps") or 0) for k, v in page.evaluate(NUMBERS).items()}
+
+
+def restart(page, stop_at: int = 0) -> None:
+    """Pause if playing, set the step to stop at, reset (seed 0, ring, defaults as selected)."""
+    if page.evaluate("() => document.querySelector('#pg-status').dataset.state") == "running":
+        page.click("#pg-play")
     page.fill("#pg-stop-at", str(stop_at))
     page.dispatch_event("#pg-stop-at", "change")
-    page.evaluate(PROBE)
+    page.click("#pg-reset")
+
+
+def minute_on_the_ring(page, seconds: float, log=print) -> dict:
+    """Train from seed 0 for `seconds`, reading the three panels every 2 s."""
+    restart(page)
+    reads, first_goal = [], {}
     t0 = time.monotonic()
     page.click("#pg-play")
-    page.wait_for_function(f"() => {{ const s = document.querySelector('#pg-status').dataset;"
-                           f" return s.state === 'done' && s.step === '{stop_at}'; }}", timeout=900_000, polling=50)
-    seconds = time.monotonic() - t0
-    probe = page.evaluate(PROBE_END)
-    lags = sorted(probe["lags"]) or [0.0]
-    return {
-        "stop_at": stop_at, "seconds": seconds, "numbers": page.evaluate(NUMBERS),
-        "fps": statistics.median(probe["fps"]) if probe["fps"] else None,
-        "sps": statistics.median(probe["sps"]) if probe["sps"] else None,
-        "draw_ms": statistics.median(probe["drawMs"]) if probe["drawMs"] else None,
-        "lag_p95": lags[int(0.95 * (len(lags) - 1))], "lag_max": lags[-1],
-        "long_tasks": None if probe["longTasks"] is None else len(probe["longTasks"]),
-        "long_task_max": max(probe["longTasks"] or [0]) if probe["longTasks"] is not None else None,
-        "trainer": page.evaluate("() => document.querySelector('#pg-status').dataset.trainer"),
-    }
+    frames = None
+    while time.monotonic() - t0 < seconds:
+        if frames is None and time.monotonic() - t0 > 20:  # the page's frame rate in the middle of the minute
+            frames = page.evaluate(FRAMES, 10_000)
+        page.wait_for_timeout(2000)
+        t = time.monotonic() - t0
+        numbers = page.evaluate(NUMBERS)
+        reads.append((t, numbers))
+        for k, box in numbers.items():
+            if k not in first_goal and box.get("modes") and int(box["modes"]) >= GOAL_MODES and float(box["hq"]) >= GOAL_HQ:
+                first_goal[k] = (t, int(box["step"]))
+    page.click("#pg-play")  # pause
+    last = reads[-1][1]
+    log(f"page, a minute on the ring: goal reached {first_goal}; at the end {last}")
+    return {"seconds": seconds, "first_goal": first_goal, "last": last, "reads": len(reads), "frames": frames}
 
 
-def measure_page(log=print) -> dict:
+def fluidity(page, rate: float, repeats: int, log=print) -> list[dict]:
+    """requestAnimationFrame over 10 s while the models train, at CPU throttling `rate`."""
+    cdp = page.context.new_cdp_session(page)
+    out = []
+    for k in range(repeats):
+        restart(page)
+        page.click("#pg-play")
+        page.wait_for_timeout(3000)
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": rate})
+        s0, t0 = steps_now(page), time.monotonic()
+        frames = page.evaluate(FRAMES, 10_000)
+        s1, t1 = steps_now(page), time.monotonic()
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
+        page.click("#pg-play")  # pause
+        sps = {name: (s1[name] - s0[name]) / (t1 - t0) for name in s0}
+        out.append({"rate": rate, **frames, "sps": sps, "load": os.getloadavg()[0]})
+        log(f"page, throttling {rate}x, try {k + 1}: {out[-1]}")
+    cdp.detach()
+    return out
+
+
+def measure_page(throttle: float, repeats: int, minute: float, log=print) -> dict:
     from playwright.sync_api import sync_playwright
 
     from bench.slider_latency import free_port, serve
@@ -205,17 +253,15 @@ def measure_page(log=print) -> dict:
         page.goto(url)
         page.get_by_role("tab", name="Playground").click()
         page.wait_for_selector("#pg-status[data-step]")
-        version = browser.version
-        out = {"chromium": version, "default": [], "collapse": []}
         page.select_option("#pg-dataset", "ring")
         page.fill("input[data-setting=seed]", "0")
         page.dispatch_event("input[data-setting=seed]", "change")
-        for stop in (1000, 2000, 3000):
-            out["default"].append(segment(page, stop))
-            log(f"page, defaults, step {stop}: {out['default'][-1]}")
-        page.select_option("#pg-preset", "collapse")
-        out["collapse"].append(segment(page, 1000))
-        log(f"page, collapse, step 1000: {out['collapse'][-1]}")
+        out = {"chromium": browser.version, "groups": page.evaluate(
+            "() => { let e = document.querySelector('.pg-root'); while (e && !e.genlabPlayground) e = e.parentElement;"
+            " return e.genlabPlayground.groups; }")}
+        out["minute"] = minute_on_the_ring(page, minute, log) if minute else None
+        out["fluid"] = fluidity(page, 1, repeats, log) + fluidity(page, throttle, repeats, log)
+        out["trainer"] = page.evaluate("() => document.querySelector('#pg-status').dataset.trainer")
         browser.close()
         if errors:
             raise RuntimeError(f"errors in the page: {errors}")
@@ -224,13 +270,30 @@ def measure_page(log=print) -> dict:
 
 # -- the report ----------------------------------------------------------------------------------------------
 
-def report(rows: list[dict], page: dict | None, seeds: int, command: str, load_before: str, load_after: str) -> str:
+def fluid_rows(fluid: list[dict]) -> list[str]:
+    lines = ["| CPU throttling | tries | frames/s, median (min–max) | worst gap between frames ms, median (max) "
+             "| VAE steps/s | GAN steps/s | diffusion steps/s | load average 1 min |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for rate in sorted({f["rate"] for f in fluid}):
+        mine = [f for f in fluid if f["rate"] == rate]
+        fps = [f["fps"] for f in mine]
+        gaps = [f["worstGap"] for f in mine]
+        sps = {k: statistics.median(f["sps"][k] for f in mine) for k in ALL}
+        lines.append(f"| {rate:g}× | {len(mine)} | {statistics.median(fps):.1f} ({min(fps):.1f}–{max(fps):.1f}) "
+                     f"| {statistics.median(gaps):.0f} ({max(gaps):.0f}) | {sps['vae']:.0f} | {sps['gan']:.0f} "
+                     f"| {sps['diffusion']:.0f} | {spread([f['load'] for f in mine], '.1f')} |")
+    return lines
+
+
+def report(rows: list[dict] | None, page: dict | None, seeds: int, command: str, load_before: str,
+           load_after: str) -> str:
     from bench.report import run_stamp
 
     lines = [
-        "## Playground: a tiny VAE and GAN on the ring of 8 Gaussians",
+        "## Playground: a tiny VAE, GAN and diffusion model on the ring of 8 Gaussians",
         "",
-        f"{run_stamp()} Command: `{command}`. `uptime` before: {load_before}; after: {load_after}.",
+        f"{run_stamp()} Command: `{command}`. `uptime` before: {load_before}; after: {load_after}. "
+        "The machine was shared with other jobs while this ran (see the load).",
         "",
         "The numbers the Playground tab shows, measured as Srivastava et al. (2017) measure them on the "
         "ring: 2,500 samples per model; a sample is high quality within 3σ of its nearest mode; a mode "
@@ -238,55 +301,51 @@ def report(rows: list[dict], page: dict | None, seeds: int, command: str, load_b
         "a mode with one such sample, a weaker rule). Our ring has radius 2 like the papers' but "
         "σ = 0.1 (theirs 0.02, last rows): the tiny models, trained for seconds, do not get within "
         "3σ = 0.06 of the papers' modes. VAE samples are decoder means for z ~ N(0, I); GAN samples "
-        "come from a moving average (0.99) of G. Width 32, 2-d latent, batch 64, Adam 4e-3, R1 γ = 0.3 "
-        "unless the row says otherwise.",
-        "",
-        f"### By script (Node {node_version()}, the same playground.js), mean (min–max) over seeds 0–{seeds - 1}",
-        "",
-        "| run | step | VAE modes of 8 | VAE high quality % | GAN modes of 8 | GAN high quality % | D(x) | CPU ms/step |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "come from a moving average (0.99) of G; diffusion samples (flow matching, 20 Euler steps = 20 "
+        "network passes a sample) from a moving average (0.99) of its network. VAE and GAN: width 32, "
+        "2-d latent, batch 64, Adam 4e-3, R1 γ = 0.3; diffusion: 3 × 64 hidden units, batch 128, Adam "
+        "5e-3; unless the row says otherwise.",
     ]
-    for r in rows:
-        lines.append(f"| {r['label']} | {r['step']} | {spread(r['vae']['modes'], '.1f')} | {spread(r['vae']['hq'], '.1f')} "
-                     f"| {spread(r['gan']['modes'], '.1f')} | {spread(r['gan']['hq'], '.1f')} "
-                     f"| {spread(r['dReal'], '.2f')} | {r['cpu_ms']:.1f} |")
-    lines += ["", "Published ring figures (σ = 0.02, large MLPs trained for many thousands of steps):", "",
-              "| model | source | modes of 8 | high quality % |", "| --- | --- | ---: | ---: |"]
-    lines += [f"| {m} | {s} | {a} | {b} |" for m, s, a, b in PUBLISHED]
+    if rows:
+        lines += [
+            "",
+            f"### By script (Node {node_version()}, the same core), mean (min–max) over seeds 0–{seeds - 1}",
+            "",
+            "| run | model | step | modes of 8 | high quality % | passes per sample | D(x) | CPU ms/step |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in rows:
+            d_real = spread(r["dReal"], ".2f") if r["dReal"] else ""
+            lines.append(f"| {r['label']} | {NAMES[r['model']]} | {r['step']} | {spread(r['modes'], '.1f')} "
+                         f"| {spread(r['hq'], '.1f')} | {r['passes']} | {d_real} | {r['cpu_ms']:.1f} |")
+        lines += ["", "Published ring figures (σ = 0.02, large MLPs trained for many thousands of steps):", "",
+                  "| model | source | modes of 8 | high quality % |", "| --- | --- | ---: | ---: |"]
+        lines += [f"| {m} | {s} | {a} | {b} |" for m, s, a, b in PUBLISHED]
     if page:
-        lines += ["", f"### In the page (Chromium {page['chromium']}, the shipped app, seed 0)", "",
-                  "Training runs in a Web Worker; the page draws the views from the worker's snapshots. "
-                  "Frames per second and steps per second are the page's own counters (median of 0.5 s polls "
-                  "while training); draw: the page's time to draw one frame of all views (median); timer lag: "
-                  "how late a 50 ms timer fires on the page's thread, p95 / max; long tasks: the page's "
-                  "thread busy for over 50 ms at a time (count, longest).",
-                  "",
-                  "| preset | steps | training time s | VAE modes | VAE high quality % | GAN modes | GAN high quality % "
-                  "| frames/s | steps/s | draw ms | timer lag p95 / max ms | long tasks (max ms) |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for name, segs in (("defaults", page["default"]), ("collapse", page["collapse"])):
-            total = 0.0
-            for s in segs:
-                total += s["seconds"]
-                n = s["numbers"]
-                longs = "n/a" if s["long_tasks"] is None else f"{s['long_tasks']} ({s['long_task_max']:.0f})"
-                lines.append(
-                    f"| {name} | {s['stop_at']} | {total:.1f} | {n['vae']['modes']} | {100 * float(n['vae']['hq']):.1f} "
-                    f"| {n['gan']['modes']} | {100 * float(n['gan']['hq']):.1f} | {fmt(s['fps'], '.0f')} | {fmt(s['sps'], '.0f')} "
-                    f"| {fmt(s['draw_ms'], '.1f')} "
-                    f"| {s['lag_p95']:.0f} / {s['lag_max']:.0f} | {longs} |")
-        node0 = {r["step"]: r for r in rows if r["label"] == RUNS[0][0]}
-        same = []
-        for s in page["default"]:
-            r = node0.get(s["stop_at"])
-            if r:
-                same.append(int(s["numbers"]["gan"]["modes"]) == r["gan"]["modes"][0]
-                            and abs(100 * float(s["numbers"]["gan"]["hq"]) - r["gan"]["hq"][0]) < 0.01
-                            and abs(100 * float(s["numbers"]["vae"]["hq"]) - r["vae"]["hq"][0]) < 0.01)
-        if same:
-            lines += ["", "The page's numbers at steps " + ", ".join(str(s["stop_at"]) for s in page["default"])
-                      + (" equal" if all(same) else " do NOT all equal")
-                      + " Node's for seed 0 (the same seed gives the same run in both engines)."]
+        groups = " and ".join("+".join(NAMES[n] for n in g) for g in page["groups"])
+        lines += ["", f"### In the page (Chromium {page['chromium']}, --disable-gpu, the shipped app, seed 0)", "",
+                  f"The models train in Web Workers ({groups}: one worker each; trainer: {page['trainer']}); "
+                  "each posts its views as arrays and the page only draws them, each canvas when its model "
+                  "sent something new."]
+        m = page["minute"]
+        if m:
+            lines += ["", f"A minute of training on the ring with the default settings, the three panels' numbers "
+                      f"read every 2 s ({m['reads']} reads):", "",
+                      "| model | first read with 8/8 modes and ≥ 80% high quality: s (step) | modes at the end "
+                      "| high quality % at the end | steps at the end | passes per sample |",
+                      "| --- | ---: | ---: | ---: | ---: | ---: |"]
+            for k in ALL:
+                box, goal = m["last"][k], m["first_goal"].get(k)
+                lines.append(f"| {NAMES[k]} | {f'{goal[0]:.0f} ({goal[1]})' if goal else 'not reached'} "
+                             f"| {box['modes']}/{box['total']} | {100 * float(box['hq']):.1f} | {box['steps']} "
+                             f"| {box['passes']} |")
+            if m["frames"]:
+                lines += ["", f"Frames per second while the three trained (requestAnimationFrame, 10 s from "
+                          f"second 20): {m['frames']['fps']:.1f}, worst gap {m['frames']['worstGap']:.0f} ms."]
+        lines += ["", "Fluidity (issue 32's probe): frames counted with requestAnimationFrame over 10 s while "
+                  "the three models train (after a 3 s start), unthrottled and with Chromium's CPU throttling "
+                  "(CDP Emulation.setCPUThrottlingRate); steps/s: each model's training steps in those 10 s.", ""]
+        lines += fluid_rows(page["fluid"])
     return "\n".join(lines) + "\n"
 
 
@@ -304,24 +363,28 @@ def node_version() -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=3, help="seeds per run in the Node measurement (default 3)")
+    p.add_argument("--throttle", type=float, default=4, help="Chromium's CPU throttling rate for the fluidity "
+                   "probe, besides unthrottled (default 4)")
+    p.add_argument("--repeats", type=int, default=3, help="tries of the fluidity probe per rate (default 3)")
+    p.add_argument("--minute", type=float, default=60, help="seconds of the ring run read in the page (0: skip)")
     p.add_argument("--no-browser", action="store_true", help="skip the Chromium measurement")
+    p.add_argument("--page-only", action="store_true", help="skip the Node measurement")
     p.add_argument("--no-write", action="store_true", help="print the section, do not write BENCHMARKS.md")
     args = p.parse_args(argv)
-    if shutil.which("node") is None:
+    if not args.page_only and shutil.which("node") is None:
         print("Node.js is needed for the script measurement (apt-get install nodejs).")
         return 1
-    command = "nice -n 5 .venv/bin/python bench/playground.py" + (f" --seeds {args.seeds}" if args.seeds != 3 else "") \
-        + (" --no-browser" if args.no_browser else "")
+    command = "nice -n 5 .venv/bin/python bench/playground.py " + " ".join(argv if argv is not None else sys.argv[1:])
     load_before = uptime()
     page = None
     if not args.no_browser:
         if not Path(CHROMIUM).exists():
             print("Chromium is not installed at /usr/bin/chromium; use --no-browser.")
             return 1
-        page = measure_page()  # first, so that the Node runs do not share the CPU with it
-    rows = summarise(measure_node(args.seeds))
+        page = measure_page(args.throttle, args.repeats, args.minute)  # first: the Node runs do not share the CPU
+    rows = None if args.page_only else summarise(measure_node(args.seeds))
     load_after = uptime()
-    text = report(rows, page, args.seeds, command, load_before, load_after)
+    text = report(rows, page, args.seeds, command.strip(), load_before, load_after)
     print(text)
     if not args.no_write:
         from bench.report import write_section

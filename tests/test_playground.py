@@ -1,13 +1,17 @@
-"""The Playground tab: its JavaScript core (gradients against finite differences, Adam, seeded runs,
-the trainer's message protocol, the ring measures against the NumPy rule) under Node and in Chromium,
-and the live page in Chromium: the ring goals with the default settings, the collapse preset, the
-user's drawing, and training that stops while the tab is hidden."""
+"""The Playground tab: its JavaScript core (gradients of the VAE, the GAN and the diffusion model
+against finite differences, seeded runs that do not depend on how the models are grouped in workers,
+the trainer's message protocol, the ring measures against the NumPy rule) under Node and in
+Chromium, the page's static files (one core for the page and Node; the panel's markup), and the
+live page in Chromium: the three panels' numbers read every few seconds on the ring with the
+default settings, the collapse preset, the user's drawing, the diffusion model's scrubber, and
+training that stops while the tab is hidden."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,7 @@ import pytest
 from app_server import genlab_app  # noqa: F401 (the shared app fixture)
 from genlab.ui import playground
 
-CORE = Path(playground.__file__).resolve().parent / "static" / "playground.js"
+CORE = Path(playground.__file__).resolve().parent / "static" / "playground.js"  # the Node entry
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -74,35 +78,56 @@ CHECKS = r"""
     out.grad["G_" + kind] = worst(gan.G.parameters(), gG, () => {
       const l = gan.generatorLoss(z, n, kind); gan.G.zeroGrad(); return l; });
   }
-  // a seed fixes a run; another seed gives another run
-  const runA = new P.Playground({ seed: 3 }), runB = new P.Playground({ seed: 3 }), runC = new P.Playground({ seed: 4 });
+  // the diffusion model: the flow-matching loss of fixed x0, eps and t
+  const flow = new P64.FlowModel(P64.settings({ diffWidth: 8, seed: 4 }), P64.makeDataset("ring"));
+  const x0 = new Float64Array(2 * n), fe = new Float64Array(2 * n), ft = new Float64Array(n);
+  for (let i = 0; i < 2 * n; i++) { x0[i] = rng.normal(); fe[i] = rng.normal(); }
+  for (let i = 0; i < n; i++) ft[i] = rng.uniform();
+  flow.net.zeroGrad();
+  flow.loss(x0, fe, ft, n, true);
+  const gFlow = copy(flow.net);
+  out.grad.flow = worst(flow.net.parameters(), gFlow, () => flow.loss(x0, fe, ft, n, false));
+  // a seed fixes a run; another seed gives another run; a model's run does not depend on which
+  // other models step beside it (the page groups them in workers by the machine's cores)
+  const lasts = (run) => JSON.stringify(Object.values(run.models).map((m) => m.last));
+  const runA = new P.Playground({ seed: 3 }, [], ["vae", "gan"]), runB = new P.Playground({ seed: 3 }, [], ["vae", "gan"]);
+  const runC = new P.Playground({ seed: 4 }, [], ["vae", "gan"]), ganAlone = new P.Playground({ seed: 3 }, [], ["gan"]);
   const first = runA.step();
-  for (let i = 0; i < 150; i++) { runA.step(); runB.step(); runC.step(); }
-  runB.step();
-  const mA = runA.measure(), mB = runB.measure(), mC = runC.measure();
-  out.sameSeedSame = JSON.stringify(mA) === JSON.stringify(mB) && JSON.stringify(runA.last) === JSON.stringify(runB.last);
-  out.otherSeedDiffers = JSON.stringify(runA.last) !== JSON.stringify(runC.last);
-  out.vaeLossDrops = [first.vaeLoss, runA.last.vaeLoss];
-  // a snapshot carries a run to a mirror (the page's copy of the worker's run)
-  const mirror = new P.Playground({ seed: 3 });
-  mirror.load(runA.snapshot(0));
-  out.mirrorSame = JSON.stringify(mirror.measure()) === JSON.stringify(mA) && mirror.history.step.length === runA.history.step.length;
-  // the trainer's protocol: init, play to step 40, the last snapshot says done at 40
-  const messages = [];
-  const port = { postMessage: (m) => messages.push(m) };
-  P.serve(port, 5);
-  port.onmessage({ data: { type: "init", id: 7, settings: { seed: 5 }, drawn: [] } });
-  port.onmessage({ data: { type: "play", stopAt: 40 } });
+  for (let i = 0; i < 150; i++) { runA.step(); runB.step(); runC.step(); ganAlone.step(); }
+  runB.step(); ganAlone.step();
+  const mA = runA.measure(), mB = runB.measure();
+  out.sameSeedSame = JSON.stringify(mA) === JSON.stringify(mB) && lasts(runA) === lasts(runB);
+  out.otherSeedDiffers = lasts(runA) !== lasts(runC);
+  out.groupingFree = JSON.stringify(ganAlone.measure().gan) === JSON.stringify(mA.gan);
+  out.vaeLossDrops = [first.vae.vaeLoss, runA.vae.last.vaeLoss];
+  const flowA = new P.Playground({ seed: 3 }, [], ["diffusion"]);
+  const flowFirst = flowA.step().diffusion.flowLoss;
+  let flowLate = 0;
+  for (let i = 0; i < 80; i++) flowLate = flowA.step().diffusion.flowLoss;
+  out.flowLossDrops = [flowFirst, flowLate];
+  const fm = flowA.measure().diffusion;
+  out.flowPasses = [fm.passes, fm.samples, flowA.diffusion.reverse(5, 3).path.length];
+  // the trainer's protocol: init two groups, play to step 12, the last state says done at 12 and
+  // carries the same measures as a run stepped directly
+  const groups = [["vae", "gan"], ["diffusion"]].map((names) => {
+    const messages = [], port = { postMessage: (m) => messages.push(m) };
+    P.serve(port, 5);
+    port.onmessage({ data: { type: "init", id: 7, settings: { seed: 5 }, drawn: [], models: names } });
+    port.onmessage({ data: { type: "play", stopAt: 12 } });
+    return messages;
+  });
   out.protocol = new Promise((resolve) => {
     const wait = () => {
-      const last = messages[messages.length - 1];
-      if (!last || !last.done) { setTimeout(wait, 5); return; }
+      const lastOf = (ms) => ms[ms.length - 1];
+      if (!groups.every((ms) => lastOf(ms) && lastOf(ms).done)) { setTimeout(wait, 5); return; }
       const direct = new P.Playground({ seed: 5 });
-      for (let i = 0; i < 40; i++) direct.step();
-      const copy = new P.Playground({ seed: 5 });
-      copy.load(last);
-      resolve({ id: last.id, steps: last.steps, running: last.running, firstSteps: messages[0].steps,
-                same: JSON.stringify(copy.measure()) === JSON.stringify(direct.measure()) });
+      for (let i = 0; i < 12; i++) direct.step();
+      const m = direct.measure(), got = {};
+      for (const ms of groups) Object.assign(got, lastOf(ms).models);
+      const same = Object.keys(m).every((k) => JSON.stringify(got[k].measured.perMode) === JSON.stringify(m[k].perMode)
+        && got[k].measured.hq === m[k].hq && got[k].steps === 12 && got[k].done);
+      resolve({ id: lastOf(groups[0]).id, running: lastOf(groups[1]).running, firstSteps: groups[0][0].models.vae.steps,
+                names: Object.keys(got).sort(), views: Object.keys(got).every((k) => got[k].views !== null), same });
     };
     wait();
   });
@@ -131,11 +156,14 @@ def measure_points() -> np.ndarray:
 def check_results(out: dict) -> None:
     for name, error in out["grad"].items():
         assert error < 1e-4, (name, error)
-    assert out["sameSeedSame"] and out["otherSeedDiffers"]
+    assert out["sameSeedSame"] and out["otherSeedDiffers"] and out["groupingFree"]
     assert out["vaeLossDrops"][1] < out["vaeLossDrops"][0]
-    assert out["mirrorSame"]
+    assert out["flowLossDrops"][1] < out["flowLossDrops"][0]
+    steps = 20  # the default sampling steps: network passes per sample
+    assert out["flowPasses"] == [steps, 2500, (steps + 1) * 3 * 2]
     protocol = out["protocol"]
-    assert protocol == {"id": 7, "steps": 40, "running": False, "firstSteps": 0, "same": True}, protocol
+    assert protocol == {"id": 7, "running": False, "firstSteps": 0, "names": ["diffusion", "gan", "vae"],
+                        "views": True, "same": True}, protocol
     # the same rule in NumPy
     points = measure_points()
     expected = playground.mode_measures(points, np.array(out["modes"]), out["sigma"])
@@ -160,11 +188,32 @@ def test_mode_measures_rule():
 def test_panel_has_stable_ids_and_the_rule():
     page = playground.panel_html()
     for element_id in ("pg-status", "pg-play", "pg-step", "pg-reset", "pg-preset", "pg-stop-at", "pg-dataset",
-                       "pg-vae-numbers", "pg-gan-numbers", "pg-vae-modes", "pg-gan-hq", "pg-vae-latent", "pg-gan-data"):
-        assert f'id="{element_id}"' in page
+                       "pg-vae-numbers", "pg-gan-numbers", "pg-vae-modes", "pg-gan-hq", "pg-vae-latent", "pg-gan-data",
+                       "pg-diffusion-data", "pg-diffusion-reverse", "pg-diffusion-field", "pg-diffusion-scrub",
+                       "pg-diffusion-modes", "pg-diffusion-hq", "pg-diffusion-passes"):
+        assert page.count(f'id="{element_id}"') == 1, element_id
+    for name in playground.MODEL_NAMES:  # each model's live numbers, for tests to read
+        assert page.count(f'data-model="{name}"') == 1
     assert "within 3σ" in page and "at least 1%" in page
-    for words in ("min-max game", "ELBO = reconstruction + KL", "mode collapse", "blur", "D(x) → ½"):
+    for words in ("min-max game", "ELBO = reconstruction + KL", "mode collapse", "blur", "D(x) → ½",
+                  "covers every mode", "network pass"):
         assert words in page
+    # Gradio fills handlebars and template-literal markers in a gr.HTML's template and CSS
+    for text in (page, playground.PANEL_CSS):
+        assert "{{" not in text and "${" not in text
+
+
+def test_core_files_are_joined_once_for_the_page_and_node():
+    """Every file of the manifest exists and is in the page's script; the panel's files are static."""
+    static = playground.STATIC
+    names = playground.MANIFEST["core"]
+    assert len(names) == len(set(names)) and all((static / name).is_file() for name in names)
+    source = playground.core_source()
+    for name in names:
+        assert f"// ---- {name}\n" in source
+    assert playground.CORE_JS.startswith("window.GenlabPlayground")
+    assert "<script" not in source and "</script" not in source.lower()  # safe inside the head's <script>
+    assert playground.PANEL_JS == (static / "panel.js").read_text()
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
@@ -177,6 +226,14 @@ def test_core_under_node(tmp_path):
     result = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     check_results(json.loads(result.stdout))
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_node_and_the_page_get_the_same_core():
+    script = f"process.stdout.write(require({json.dumps(str(CORE))}).source)"
+    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == playground.core_source()
 
 
 # -- Chromium ---------------------------------------------------------------------------------------------
@@ -196,7 +253,7 @@ def chromium():
 def test_core_in_chromium(chromium):
     page = chromium.new_page()
     page.set_content("<html><body></body></html>")
-    page.add_script_tag(content=CORE.read_text())
+    page.add_script_tag(content=playground.CORE_JS)
     out = page.evaluate(f"async (points) => {{ const out = ({CHECKS})(window.GenlabPlayground, points);"
                         " out.protocol = await out.protocol; return out; }",
                         measure_points().ravel().tolist())
@@ -222,11 +279,15 @@ STATUS = "() => ({...document.querySelector('#pg-status').dataset})"
 # the panel's handle (element.genlabPlayground of the gr.HTML's element, an ancestor of .pg-root)
 HANDLE = ("(() => { let e = document.querySelector('.pg-root'); while (e && !e.genlabPlayground) e = e.parentElement;"
           " return e.genlabPlayground; })()")
-NUMBERS = "(kind) => ({...document.querySelector('#pg-' + kind + '-numbers').dataset})"
+NUMBERS = "(kind) => ({...document.querySelector('[data-model=\"' + kind + '\"]').dataset})"
+ALL_NUMBERS = ("() => Object.fromEntries(['vae', 'gan', 'diffusion'].map((k) =>"
+               " [k, {...document.querySelector('[data-model=\"' + k + '\"]').dataset}]))")
+DONE = ("(steps) => { const s = document.querySelector('#pg-status').dataset;"
+        " return s.state === 'done' && s.step === String(steps); }")
 
 
-def train(page, preset: str, steps: int, seed: int = 0) -> dict:
-    """Pick a preset and a seed on the ring, train to `steps`, wait until the page stops there."""
+def set_up(page, preset: str, steps: int, seed: int = 0) -> None:
+    """Pick the ring, a preset and a seed, and the step every model stops at; reset."""
     page.select_option("#pg-dataset", "ring")
     page.select_option("#pg-preset", preset)
     page.fill("input[data-setting=seed]", str(seed))
@@ -234,22 +295,57 @@ def train(page, preset: str, steps: int, seed: int = 0) -> dict:
     page.fill("#pg-stop-at", str(steps))
     page.dispatch_event("#pg-stop-at", "change")
     page.click("#pg-reset")
+
+
+def train(page, preset: str, steps: int, seed: int = 0) -> dict:
+    """Train every model to `steps` from `preset` and `seed` on the ring; the numbers when all stop."""
+    set_up(page, preset, steps, seed)
     page.click("#pg-play")
-    page.wait_for_function(f"() => {{ const s = document.querySelector('#pg-status').dataset;"
-                           f" return s.state === 'done' && s.step === '{steps}'; }}", timeout=240_000)
-    return {kind: page.evaluate(NUMBERS, kind) for kind in ("vae", "gan")}
+    page.wait_for_function(DONE, arg=steps, timeout=400_000)
+    return page.evaluate(ALL_NUMBERS)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
-def test_ring_with_default_settings_meets_the_goals(page):
-    numbers = train(page, "default", 3000)
+def test_ring_default_three_panels_read_every_few_seconds(page):
+    """Play on the ring with the default settings and read the three panels' live numbers every 5 s
+    while they train (issue 28's check): the numbers are well formed and move on, the page answers
+    every read, and at step 3000 (the same for every machine: a seed fixes each model's run) the
+    VAE covers the modes, the GAN's samples are sharp, and the diffusion model does both."""
+    steps = 3000
+    set_up(page, "default", steps)
+    page.click("#pg-play")
+    reads, started = [], time.monotonic()
+    while True:
+        page.wait_for_timeout(5000)
+        numbers = page.evaluate(ALL_NUMBERS)  # answered while three models train
+        status = page.evaluate(STATUS)
+        reads.append((round(time.monotonic() - started), numbers))
+        for kind, box in numbers.items():
+            if box["modes"]:
+                assert 0 <= int(box["modes"]) <= 8 and box["total"] == "8" and 0 <= float(box["hq"]) <= 1, (kind, box)
+                assert int(box["step"]) <= int(box["steps"]) <= steps
+        if status["state"] == "done":
+            break
+        assert status["state"] == "running", status
+    print("reads (seconds, modes/hq/steps):", [(t, {k: (b["modes"], b["hq"], b["steps"]) for k, b in n.items()})
+                                              for t, n in reads])
+    assert len(reads) >= 2  # read while training, not only at the end
+    first, last = reads[0][1], reads[-1][1]
+    assert all(int(last[k]["steps"]) > int(first[k]["steps"]) for k in last)
     assert page.evaluate(STATUS)["trainer"] == "worker"  # trained off the page's thread
-    vae, gan = numbers["vae"], numbers["gan"]
-    assert vae["step"] == gan["step"] == "3000"
-    assert int(vae["modes"]) >= 7, numbers
-    assert float(gan["hq"]) >= 0.80, numbers
-    shown = page.inner_text("#pg-gan-hq")
-    assert shown.endswith("%") and abs(int(shown[:-1]) - 100 * float(gan["hq"])) <= 0.5
+    vae, gan, diffusion = last["vae"], last["gan"], last["diffusion"]
+    assert vae["step"] == gan["step"] == diffusion["step"] == str(steps)
+    assert int(vae["modes"]) >= 7, last
+    assert float(gan["hq"]) >= 0.80, last
+    assert diffusion["modes"] == "8" and float(diffusion["hq"]) >= 0.80, last
+    assert (vae["passes"], gan["passes"], diffusion["passes"]) == ("1", "1", "20")
+    shown = page.inner_text("#pg-diffusion-hq")
+    assert shown.endswith("%") and abs(int(shown[:-1]) - 100 * float(diffusion["hq"])) <= 0.5
+    # the scrubber: back to the noise (t = 1) and the views follow
+    page.fill("#pg-diffusion-scrub", "0")
+    page.dispatch_event("#pg-diffusion-scrub", "input")
+    assert page.inner_text("#pg-diffusion-t") == "1.00"
 
 
 @pytest.mark.browser
@@ -260,21 +356,29 @@ def test_collapse_preset_collapses_the_gan(page):
 
 
 @pytest.mark.browser
+def test_few_sampling_steps_cost_less_and_miss_the_modes(page):
+    numbers = train(page, "few-steps", 600)
+    assert numbers["diffusion"]["passes"] == "2" and page.inner_text("#pg-diffusion-passes") == "2"
+    assert float(numbers["diffusion"]["hq"]) < 0.5, numbers
+
+
+@pytest.mark.browser
 def test_training_stops_while_the_tab_is_hidden_and_the_page_answers(page):
     page.fill("#pg-stop-at", "0")
     page.dispatch_event("#pg-stop-at", "change")
     page.click("#pg-reset")
     page.click("#pg-play")
-    page.wait_for_function("() => +document.querySelector('#pg-status').dataset.step > 50")
+    steps = f"() => Object.values({HANDLE}.models).map((m) => m.steps)"
+    page.wait_for_function(f"() => Math.min(...({steps})()) > 20")
     page.get_by_role("tab", name="How a GAN trains").click()
     page.wait_for_function("() => document.querySelector('#pg-status').dataset.state === 'hidden'", timeout=30_000)
-    page.wait_for_timeout(500)  # the trainer's last snapshot lands
-    hidden_at = page.evaluate(f"() => {HANDLE}.run.steps")
+    page.wait_for_timeout(800)  # the trainers' last states land
+    hidden_at = page.evaluate(steps)
     page.wait_for_timeout(1500)
-    assert page.evaluate(f"() => {HANDLE}.run.steps") == hidden_at  # no snapshot came: no training
+    assert page.evaluate(steps) == hidden_at  # no state came: no training
     page.get_by_role("tab", name="Playground").click()
-    page.wait_for_function(f"() => {HANDLE}.run.steps > {hidden_at}")
-    page.click("#pg-play")  # pause: the page answers while the worker trains
+    page.wait_for_function(f"() => ({steps})().every((s, i) => s > {json.dumps(hidden_at)}[i])")
+    page.click("#pg-play")  # pause: the page answers while the workers train
     page.wait_for_function("() => document.querySelector('#pg-status').dataset.state === 'paused'")
 
 
@@ -287,9 +391,10 @@ def test_drawn_points_become_the_data(page):
     for k in range(1, 11):
         page.mouse.move(box["x"] + (0.3 + 0.04 * k) * box["width"], box["y"] + 0.3 * box["height"])
     page.mouse.up()
-    count = page.evaluate(f"() => {HANDLE}.run.data.count")
+    count = page.evaluate(f"() => {HANDLE}.dataCount")
     assert count >= 10
     assert "points drawn" in page.inner_text("#pg-status")
-    page.wait_for_function("() => document.querySelector('#pg-gan-modes').textContent === 'n/a'")  # no modes to count
+    for kind in ("gan", "diffusion"):  # no modes to count
+        page.wait_for_function(f"() => document.querySelector('#pg-{kind}-modes').textContent === 'n/a'")
     page.click("#pg-step")
     page.wait_for_function("() => document.querySelector('#pg-status').dataset.step === '1'")
