@@ -631,3 +631,70 @@ def reconstruction_quality(vae: torch.nn.Module, classifier: torch.nn.Module, te
     recon = torch.cat([recon, recon])[:num_samples]  # the first half is what is measured
     return sampler_quality(lambda k, gen: recon[:k], classifier, test_data, num_samples, seed,
                            floor_seeds, floor, timing_images=0)
+
+
+# --------------------------------------------------------------------------- diffusion: quality against steps
+
+
+STEPS_CURVE_SUFFIX = "-steps.json"
+CURVE_STEPS = (1, 2, 4, 8, 16, 32)  # Heun steps measured by `steps_curve`
+
+
+def network_passes(steps: int, method: str = "heun") -> int:
+    """Network evaluations per sample of `steps` solver steps (Heun: 2 a step, 1 on the last)."""
+    return 2 * steps - 1 if method == "heun" else steps
+
+
+def steps_curve(c: Checkpoint, classifier: torch.nn.Module, test_data: ImageData,
+                steps: Sequence[int] = CURVE_STEPS, num_samples: int = 1000, seed: int = 0,
+                progress: ProgressFn | None = None, timing_images: int = 4,
+                classifier_name: str | None = None) -> dict[str, Any]:
+    """Sample quality of a diffusion checkpoint against its number of Heun steps, as a JSON-ready dict.
+
+    For each count in `steps`, `sampler_quality` of `num_samples` samples from the same starting
+    noise (seed), against the same real images and one real-vs-real floor: {"curve": [{"steps",
+    "network_passes", "frechet_distance", "fd_over_floor", "precision", "recall", "confident",
+    "kl_to_uniform", "ms_per_sample"}, ...], "floor", "model", "checkpoint_created", ...}.
+    """
+    if c.kind not in ("diffusion", "latent-diffusion"):
+        raise ValueError(f"{c.name} is a {c.kind}; the steps curve is for diffusion models.")
+    steps = sorted({int(s) for s in steps})
+    if not steps or steps[0] < 1:
+        raise ValueError(f"steps must be positive integers, got {steps}.")
+    started = time.perf_counter()
+    floor, rows = None, []
+    for i, s in enumerate(steps):
+        if progress is not None:
+            progress(i / len(steps), f"{s} steps")
+        e = sampler_quality(checkpoint_sampler(c, steps=s), classifier, test_data, num_samples, seed,
+                            floor=floor, timing_images=timing_images)
+        floor = e["floor"]
+        rows.append({"steps": s, "network_passes": network_passes(s), "frechet_distance": e["frechet_distance"],
+                     "fd_over_floor": e["fd_over_floor"], "precision": e["precision"], "recall": e["recall"],
+                     "confident": e["class_distribution"]["confident"],
+                     "kl_to_uniform": e["class_distribution"]["kl_to_uniform"], "ms_per_sample": e["ms_per_sample"]})
+    if progress is not None:
+        progress(1.0, "Done")
+    return {
+        "model": c.name, "kind": c.kind, "dataset": c.dataset, "checkpoint_created": c.info.get("created"),
+        "classifier": classifier_name, "method": "heun", "num_samples": num_samples,
+        "real_images": min(num_samples, len(test_data)), "seed": seed, "floor": dict(floor or {}), "curve": rows,
+        "seconds": time.perf_counter() - started, "torch_threads": torch.get_num_threads(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def steps_curve_path(root: str | Path, model_name: str) -> Path:
+    """Where the steps curve of a diffusion checkpoint is stored: <root>/<model>-steps.json."""
+    return Path(root) / f"{model_name}{STEPS_CURVE_SUFFIX}"
+
+
+def read_steps_curve(root: str | Path, model_name: str) -> dict[str, Any] | None:
+    """The stored steps curve of `model_name`, or None if there is none or it cannot be read."""
+    try:
+        result = json.loads(steps_curve_path(root, model_name).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    ok = isinstance(result, dict) and isinstance(result.get("curve"), list) and all(
+        isinstance(r, dict) and {"steps", "fd_over_floor", "confident"} <= set(r) for r in result["curve"])
+    return result if ok else None

@@ -2,12 +2,17 @@
 
     python train/evaluate.py --dataset mnist
     python train/evaluate.py --dataset fashion-mnist --checkpoints my_checkpoints --num-samples 4000
+    python train/evaluate.py --dataset mnist --steps-curve mnist-diffusion --num-samples 1000
 
 Finds the dataset's 16-d VAE (preferring <dataset>-vae-16), its unconditional GAN (preferring
 <dataset>-gan-32, never one named "collapsed") and its classifier in the checkpoints folder, runs
 `genlab.metrics.compare_models`, adds the class histogram of every GAN of that dataset (so the
 "How a GAN trains" tab can show a collapsed GAN next to a stable one), and writes it all
 atomically to <checkpoints>/<dataset>-comparison.json, which the app's "VAE vs GAN" tab reads.
+
+With --steps-curve NAME it measures only the diffusion checkpoint NAME's sample quality at 1, 2, 4,
+8, 16 and 32 Heun steps (`genlab.metrics.steps_curve`) and writes <checkpoints>/NAME-steps.json,
+which the app's "How diffusion works" tab reads.
 """
 
 from __future__ import annotations
@@ -58,6 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="sampling steps of the diffusion models (default: each checkpoint's sample_steps)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="scale of the diffusion models' starting noise (1: their own distribution)")
+    p.add_argument("--steps-curve", default=None, metavar="NAME",
+                   help="measure only this diffusion checkpoint's quality against its number of steps and write "
+                        "<checkpoints>/NAME-steps.json (for the 'How diffusion works' tab)")
+    p.add_argument("--curve-steps", default=",".join(str(s) for s in metrics.CURVE_STEPS),
+                   help="the step counts of --steps-curve, comma-separated")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
     return p.parse_args(argv)
 
@@ -86,6 +96,45 @@ def measure_also(args: argparse.Namespace, root: Path, folders: dict, infos: dic
     return out
 
 
+def measure_steps_curve(args: argparse.Namespace, root: Path, folders: dict, classifier: str) -> tuple[Path, dict]:
+    """--steps-curve: the diffusion checkpoint's quality at each of --curve-steps -> (the JSON's path, result)."""
+    name = args.steps_curve
+    if name not in folders:
+        raise CheckpointError(f"There is no checkpoint called {name!r} in {root}.")
+    try:
+        steps = [int(s) for s in str(args.curve_steps).split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--curve-steps takes whole numbers separated by commas, got {args.curve_steps!r}.") from None
+    c = load_checkpoint(folders[name], args.device)
+    if c.dataset != args.dataset:
+        raise ValueError(f"{name} was trained on {c.dataset!r}, not {args.dataset!r}.")
+    clf = load_checkpoint(folders[classifier], args.device).model
+    test = load_dataset(args.dataset, "test", args.data_dir, clf.config.image_size, clf.config.channels)
+    bar = tqdm(total=100, desc=f"Steps curve of {name}", disable=args.no_progress, unit="%")
+
+    def progress(fraction: float, desc: str) -> None:
+        bar.set_postfix_str(desc, refresh=False)
+        bar.update(round(100 * fraction) - bar.n)
+
+    result = metrics.steps_curve(c, clf, test, steps, args.num_samples, args.seed, progress,
+                                 classifier_name=classifier)
+    bar.close()
+    out = Path(args.out) if args.out else metrics.steps_curve_path(root, name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, result)
+    return out, result
+
+
+def print_steps_curve(result: dict) -> None:
+    fl = result["floor"]
+    print(f"{result['model']}: {result['num_samples']} samples per step count, floor FD {fl['frechet_distance']:.2f}, "
+          f"real confident {fl['confident']:.1%}")
+    for r in result["curve"]:
+        print(f"  {r['steps']:>3} steps ({r['network_passes']:>3} passes): FD {r['frechet_distance']:.2f} = "
+              f"{r['fd_over_floor']:.2f}x the floor, confident {r['confident']:.1%}, precision {r['precision']:.3f}, "
+              f"recall {r['recall']:.3f}, {r['ms_per_sample']:.1f} ms per sample alone")
+
+
 def evaluate(args: argparse.Namespace) -> tuple[Path, dict]:
     """Run the comparison that `args` describe and write it -> (the JSON's path, the result)."""
     root = Path(args.checkpoints)
@@ -94,7 +143,7 @@ def evaluate(args: argparse.Namespace) -> tuple[Path, dict]:
     chosen = metrics.choose_models(infos, args.dataset)
     chosen.update({k: v for k, v in (("vae", args.vae), ("gan", args.gan), ("classifier", args.classifier)) if v})
     for kind, name in chosen.items():
-        if args.only_also and kind != "classifier":
+        if (args.only_also or args.steps_curve) and kind != "classifier":
             continue
         if name is None:
             raise CheckpointError(
@@ -103,6 +152,8 @@ def evaluate(args: argparse.Namespace) -> tuple[Path, dict]:
             )
         if name not in folders:
             raise CheckpointError(f"There is no checkpoint called {name!r} in {root}.")
+    if args.steps_curve:
+        return measure_steps_curve(args, root, folders, chosen["classifier"])
     if args.only_also:
         clf = load_checkpoint(folders[chosen["classifier"]], args.device).model
         test = load_dataset(args.dataset, "test", args.data_dir, clf.config.image_size, clf.config.channels)
@@ -172,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if args.steps_curve:
+        print_steps_curve(result)
+        print(f"Saved {out} ({result['seconds']:.0f} s)")
+        return 0
     if args.only_also:
         print_also(result["also"])
         print(f"Saved {out}")

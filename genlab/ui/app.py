@@ -10,8 +10,8 @@ import gradio as gr
 from PIL import Image
 
 from genlab.preprocess import MAX_PIXELS
-from genlab.ui import (attributes, first_view, inpaint, interpolate, lesson_compare, lesson_gan, lesson_vae, links,
-                       playground, programmatic, sample, sliders)
+from genlab.ui import (attributes, first_view, inpaint, interpolate, lesson_compare, lesson_diffusion, lesson_gan,
+                       lesson_vae, links, playground, programmatic, sample, sliders)
 from genlab.ui.gradio_overrides import GuardedBlocks
 from genlab.ui.shell import Shell
 from genlab.ui.store import ModelStore
@@ -33,6 +33,7 @@ TABS = [
     ("VAE vs GAN", lesson_compare),
     ("How a VAE works", lesson_vae),
     ("How a GAN trains", lesson_gan),
+    ("How diffusion works", lesson_diffusion),
     ("Playground", playground),
 ]
 CSS = """
