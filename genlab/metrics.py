@@ -328,7 +328,7 @@ def class_distribution(model: torch.nn.Module, classifier: torch.nn.Module, num_
 
 
 def compare_models(vae_ckpt: Checkpoint | str | Path, gan_ckpt: Checkpoint | str | Path,
-                   classifier_ckpt: Checkpoint | str | Path, test_data: ImageData,
+                   classifier_ckpt: Checkpoint | str | Path | None, test_data: ImageData,
                    num_samples: int = 2000, seed: int = 0, progress: ProgressFn | None = None,
                    iwae_images: int = 256, iwae_k: int = 64, encoder_images: int = 8,
                    inversion_steps: int = 200, inversion_restarts: int = 4,
@@ -344,17 +344,25 @@ def compare_models(vae_ckpt: Checkpoint | str | Path, gan_ckpt: Checkpoint | str
     one shuffle to the next with a few thousand images, so it is the mean over `floor_seeds`
     shuffles (seed, seed + 1, ...; the first is the one the models are measured against).
     `progress(fraction, description)` is called between stages.
+    With no classifier (a VAE and a GAN of a user's folder before a classifier is trained on it), what
+    needs its features or its classes (path length, mode collapse, Fréchet distance, precision and
+    recall) is None, and the rest is measured as with one.
     """
     from genlab import latent  # imported here: the inversion code lives with the latent operations
 
     started = time.perf_counter()
     report = progress or (lambda fraction, desc: None)
-    vae_c, gan_c, clf_c = (_as_checkpoint(c) for c in (vae_ckpt, gan_ckpt, classifier_ckpt))
-    vae, gan, clf = vae_c.model, gan_c.model, clf_c.model
-    if vae_c.kind != "vae" or gan_c.kind != "gan" or clf_c.kind != "classifier":
-        raise ValueError(f"compare_models needs a vae, a gan and a classifier; got {vae_c.kind}, {gan_c.kind}, {clf_c.kind}.")
+    vae_c, gan_c = _as_checkpoint(vae_ckpt), _as_checkpoint(gan_ckpt)
+    clf_c = _as_checkpoint(classifier_ckpt) if classifier_ckpt is not None else None
+    vae, gan, clf = vae_c.model, gan_c.model, (clf_c.model if clf_c is not None else None)
+    if vae_c.kind != "vae" or gan_c.kind != "gan" or (clf_c is not None and clf_c.kind != "classifier"):
+        raise ValueError(f"compare_models needs a vae, a gan and a classifier; got {vae_c.kind}, {gan_c.kind}, "
+                         f"{clf_c.kind if clf_c is not None else None}.")
     if gan.config.needs_labels:
         raise ValueError(f"{gan_c.name} is class-conditional; the comparison needs an unconditional GAN.")
+    if clf is None:
+        return _compare_without_classifier(vae_c, gan_c, test_data, num_samples, seed, report, iwae_images,
+                                           iwae_k, encoder_images, inversion_steps, inversion_restarts, started)
     device = _device_of(clf)
     num_classes = clf.config.num_classes
     n = min(num_samples, len(test_data))
@@ -402,6 +410,30 @@ def compare_models(vae_ckpt: Checkpoint | str | Path, gan_ckpt: Checkpoint | str
             model.decode, lambda x: clf.features(x.to(device)), z[:pairs], z[pairs:2 * pairs], seed=seed)
 
     report(0.5, "Training stability (history.json)")
+    m.update(_featureless_metrics(vae_c, gan_c, real, seed, report, iwae_images, iwae_k, encoder_images,
+                                  inversion_steps, inversion_restarts, device))
+    report(1.0, "Done")
+    return {
+        "dataset": test_data.name or vae_c.dataset,
+        "models": {"vae": vae_c.name, "gan": gan_c.name, "classifier": clf_c.name},
+        "class_names": list(test_data.class_names) or clf_c.class_names,
+        "num_samples": num_samples, "real_images": n, "seed": seed,
+        "metrics": m,
+        "seconds": time.perf_counter() - started,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _featureless_metrics(vae_c: Checkpoint, gan_c: Checkpoint, real: torch.Tensor, seed: int,
+                         report: ProgressFn, iwae_images: int, iwae_k: int, encoder_images: int,
+                         inversion_steps: int, inversion_restarts: int, device: torch.device) -> dict[str, Any]:
+    """What `compare_models` measures without a classifier: training stability, likelihood, encoder
+    (on `real` (N, C, H, W), shuffled test images on `device`)."""
+    from genlab import latent
+
+    vae, gan = vae_c.model, gan_c.model
+    n = len(real)
+    m: dict[str, Any] = {}
     vae_hist, gan_hist = read_history(vae_c.path), read_history(gan_c.path)
     m["stability"] = {
         "vae_loss": oscillation(_late(_curve(vae_hist, "loss"))),
@@ -435,11 +467,36 @@ def compare_models(vae_ckpt: Checkpoint | str | Path, gan_ckpt: Checkpoint | str
         "gan_seconds": float(inversion.seconds), "gan_mse": float((gan_recon - x_enc).pow(2).mean()),
         "gan_steps": inversion_steps, "gan_restarts": inversion_restarts,
     }
+    return m
+
+
+def _compare_without_classifier(vae_c: Checkpoint, gan_c: Checkpoint, test_data: ImageData, num_samples: int,
+                                seed: int, report: ProgressFn, iwae_images: int, iwae_k: int, encoder_images: int,
+                                inversion_steps: int, inversion_restarts: int, started: float) -> dict[str, Any]:
+    """`compare_models` with no classifier: sharpness and `_featureless_metrics`; the rest None."""
+    vae, gan = vae_c.model, gan_c.model
+    device = _device_of(vae)
+    n = min(num_samples, len(test_data))
+    if n < 2:
+        raise ValueError(f"The test set has {len(test_data)} images; the comparison needs at least 2.")
+    g = torch.Generator().manual_seed(int(seed))
+    real = test_data.images[torch.randperm(len(test_data), generator=g)[:n]].to(device)
+    z_vae = torch.randn((num_samples, vae.latent_dim), generator=g)
+    z_gan = torch.randn((num_samples, gan.latent_dim), generator=g)
+    report(0.0, "Sampling both models")
+    samples = {"vae": _decode_batched(vae, z_vae.to(device)),
+               "gan": _decode_batched(gan, z_gan.to(_device_of(gan))).to(device), "real": real}
+    m: dict[str, Any] = {"sharpness": {k: float(sharpness(v).mean()) for k, v in samples.items()},
+                         "class_distribution": None, "frechet_distance": None, "precision": None, "recall": None,
+                         "path_length": None}
+    report(0.5, "Training stability (history.json)")
+    m.update(_featureless_metrics(vae_c, gan_c, real, seed, report, iwae_images, iwae_k, encoder_images,
+                                  inversion_steps, inversion_restarts, device))
     report(1.0, "Done")
     return {
         "dataset": test_data.name or vae_c.dataset,
-        "models": {"vae": vae_c.name, "gan": gan_c.name, "classifier": clf_c.name},
-        "class_names": list(test_data.class_names) or clf_c.class_names,
+        "models": {"vae": vae_c.name, "gan": gan_c.name, "classifier": None},
+        "class_names": list(test_data.class_names),
         "num_samples": num_samples, "real_images": n, "seed": seed,
         "metrics": m,
         "seconds": time.perf_counter() - started,
@@ -466,20 +523,25 @@ def floor_splits(m: Mapping[str, Any]) -> str:
 
 
 def comparison_rows(result: Mapping[str, Any]) -> list[list[str]]:
-    """The lesson's table from a `compare_models` result: one row per trade-off, TABLE_COLUMNS."""
+    """The lesson's table from a `compare_models` result: one row per trade-off, TABLE_COLUMNS.
+    A result measured without a classifier says, in each row that needs one, that it does."""
     m = result["metrics"]
     cd, enc, lik, st = m["class_distribution"], m["encoder"], m["likelihood"], m["stability"]
-    k = len(cd["real"]["histogram"])
+    k = len(cd["real"]["histogram"]) if cd else 0
+    none = [NEEDS_CLASSIFIER] * 3
 
     def coverage(key: str) -> str:
         return f"KL {cd[key]['kl_to_uniform']:.3f} nats, {cd[key]['classes_covered']}/{k} classes"
+
+    def pr(key: str) -> str:
+        return f"{m['precision'][key]:.2f} / {m['recall'][key]:.2f}"
 
     per_image = lambda s: f"{1000 * s / max(1, enc['images']):.3g} ms/image"  # noqa: E731
     return [
         ["Sharpness", "variance of the Laplacian (higher = crisper edges)",
          _fmt(m["sharpness"]["vae"]), _fmt(m["sharpness"]["gan"]), _fmt(m["sharpness"]["real"])],
         ["Latent smoothness", "path length in classifier features (lower = smoother)",
-         _fmt(m["path_length"]["vae"]), _fmt(m["path_length"]["gan"]), "—"],
+         *([_fmt(m["path_length"]["vae"]), _fmt(m["path_length"]["gan"]), "—"] if m["path_length"] else none)],
         ["Training stability", "wobble of the late loss curve (lower = steadier)",
          f"{_fmt(st['vae_loss'])} (-ELBO)", f"{_fmt(st['gan_loss_g'])} (G), {_fmt(st['gan_loss_d'])} (D)", "—"],
         ["Likelihood", f"nats/image on {lik['images']} test images (lower = better)",
@@ -489,15 +551,16 @@ def comparison_rows(result: Mapping[str, Any]) -> list[list[str]]:
          f"one pass: {per_image(enc['vae_seconds'])}, MSE {enc['vae_mse']:.4f}",
          f"optimization: {per_image(enc['gan_seconds'])}, MSE {enc['gan_mse']:.4f}", "—"],
         ["Mode collapse", "classifier's class histogram: KL to uniform, classes covered",
-         coverage("vae"), coverage("gan"), coverage("real")],
+         *([coverage("vae"), coverage("gan"), coverage("real")] if cd else none)],
         ["Realism", "Fréchet distance in classifier features (lower = closer to real)",
-         _fmt(m["frechet_distance"]["vae"]), _fmt(m["frechet_distance"]["gan"]),
-         f"{_fmt(m['frechet_distance']['real'])} (floor: {floor_splits(m)})"],
+         *([_fmt(m["frechet_distance"]["vae"]), _fmt(m["frechet_distance"]["gan"]),
+            f"{_fmt(m['frechet_distance']['real'])} (floor: {floor_splits(m)})"] if m["frechet_distance"] else none)],
         ["Fidelity / diversity", "precision / recall, k=3 (higher = better)",
-         f"{m['precision']['vae']:.2f} / {m['recall']['vae']:.2f}",
-         f"{m['precision']['gan']:.2f} / {m['recall']['gan']:.2f}",
-         f"{m['precision']['real']:.2f} / {m['recall']['real']:.2f}"],
+         *([pr("vae"), pr("gan"), pr("real")] if m["precision"] else none)],
     ]
+
+
+NEEDS_CLASSIFIER = "— (needs a classifier of this dataset)"
 
 
 # --------------------------------------------------------------------------- which models, where

@@ -18,6 +18,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from genlab.attributes import MEASURED_ATTRIBUTES, attribute_title
+from genlab.heldout import read_heldout
 from genlab.latent import DIRECTION_METHODS, attribute_direction, edit_strip, project_out
 from genlab.preprocess import PreprocessError, prepare_image, style_for
 from genlab.service import INVERSION_STEPS, MAX_INVERSION_STEPS, ModelService
@@ -75,6 +76,30 @@ def attribute_choices(shell: Shell, model_name: Any, current: Any, custom: dict 
     """The `attribute_choices` endpoint: the attribute dropdown for a model (keeps the pick if offered)."""
     choices, value = pick_attribute(shell, model_name, current, custom)
     return gr.Dropdown(choices=choices, value=value)
+
+
+def about_attributes(shell: Shell, model_name: Any) -> str:
+    """Where the attributes of a model trained on a user's folder come from, in a sentence or three
+    ("" for a model of a built-in dataset): its classes (the folder's sub-folders, or why there are
+    none), and what to run for the classifier's verdicts when there is none."""
+    service = shell.store.services.get(model_name) if model_name else None
+    if service is None or service.kind not in ("vae", "gan") or read_heldout(service.path) is None:
+        return ""
+    folder = dataset_argument(service.dataset)
+    classes = service.class_names
+    if len(classes) < 2:
+        lines = [f"{service.name} was trained on a folder without sub-folders, so it has no classes to edit "
+                 "towards: the measured attributes and your own are offered. For class attributes (“cats → "
+                 "dogs”), put each kind of picture in a sub-folder of its own and train again."]
+    else:
+        lines = [f"Classes from the sub-folders of {service.dataset}: {', '.join(classes)}; the measured attributes "
+                 "are those of photographs."]
+        if service.kind == "gan" and service.classifier is None and not service.config.num_classes:
+            lines.append("The GAN's class directions come from its held-out pictures, found by inversion.")
+    if service.classifier is None:
+        lines.append(f"For the classifier's verdict under each picture, train one with "
+                     f"`python train/classifier.py --dataset {folder}` and press ↻ Refresh models.")
+    return " ".join(lines)
 
 
 # ----------------------------------------------------------------------------- directions
@@ -268,6 +293,7 @@ def build(shell: Shell) -> None:
         with gr.Column(scale=2):
             attribute = gr.Dropdown([], label="Attribute", filterable=True, allow_custom_value=True,
                                     elem_id="genlab-attribute")
+            about = gr.Markdown("", elem_id="genlab-attribute-about")
             with gr.Row():
                 method = gr.Radio(METHOD_LABELS, value="mean-difference", label="Direction from")
                 conditional = gr.Checkbox(views.edit_conditional, label="Conditional (keep the class)")
@@ -353,6 +379,11 @@ def build(shell: Shell) -> None:
         return dataset_gallery(shell, model_name, EXAMPLE_GALLERY_SIZE)
 
     shell.on_model_change(fill_examples, [shell.model_picker], examples_gallery)
+
+    def about_event(model_name):
+        return about_attributes(shell, model_name)
+
+    shell.on_model_change(about_event, [shell.model_picker], about)
 
     def add_example(model_name, target, pos, neg, evt: gr.SelectData):
         data = shell.test_images(shell.model(model_name))

@@ -20,7 +20,7 @@ from genlab.checkpoints import read_history
 from genlab.inpainting import INPAINTING_COLUMNS, inpainting_rows, read_inpainting
 from genlab.service import ModelService
 from genlab.ui.images import grid, picture
-from genlab.ui.shell import Shell, user_error
+from genlab.ui.shell import Shell, dataset_argument, user_error
 
 NUM_SHOWN = 32  # samples shown per model
 NO_MODELS = ("There are no VAE or GAN checkpoints yet: train some (see `train/`), "
@@ -89,7 +89,7 @@ def models_for(shell: Shell, dataset: str) -> dict[str, ModelService | None]:
 def missing_sentence(kind: str, dataset: str) -> str:
     what = {"vae": "VAE", "gan": "GAN", "classifier": "classifier"}[kind]
     return (f"There is no {what} for {dataset} yet: train one with "
-            f"`python train/{kind}.py --dataset {dataset}`, then press ↻ Refresh models.")
+            f"`python train/{kind}.py --dataset {dataset_argument(dataset)}`, then press ↻ Refresh models.")
 
 
 def class_bars(histograms: dict[str, list[float]], class_names: list[str], title: str) -> Figure:
@@ -160,6 +160,8 @@ def comparison_views(result: dict[str, Any] | None) -> tuple[pd.DataFrame, Figur
         return pd.DataFrame(columns=metrics.TABLE_COLUMNS), None
     table = pd.DataFrame(metrics.comparison_rows(result), columns=metrics.TABLE_COLUMNS)
     cd = result["metrics"]["class_distribution"]
+    if not cd:  # measured without a classifier: no classes to count
+        return table, None
     histograms = {"VAE": cd["vae"]["histogram"], "GAN": cd["gan"]["histogram"], "real data": cd["real"]["histogram"]}
     fig = class_bars(histograms, result.get("class_names", []),
                      "What the classifier says the samples are")
@@ -168,7 +170,10 @@ def comparison_views(result: dict[str, Any] | None) -> tuple[pd.DataFrame, Figur
 
 def _about(result: dict[str, Any], source: str) -> str:
     names = result.get("models", {})
-    return (f"{source}: {names.get('vae')} vs {names.get('gan')}, measured by {names.get('classifier')} on "
+    judge = (f"measured by {names['classifier']}" if names.get("classifier") else
+             f"measured without a classifier (train one with `python train/classifier.py --dataset "
+             f"{dataset_argument(str(result.get('dataset', '')))}` for the rows that need it)")
+    return (f"{source}: {names.get('vae')} vs {names.get('gan')}, {judge} on "
             f"{result.get('num_samples')} samples each and {result.get('real_images')} test images "
             f"(seed {result.get('seed')}, {result.get('seconds', 0):.0f} s, {result.get('created', '')}).")
 
@@ -178,12 +183,14 @@ def stored_comparison(shell: Shell, dataset: Any) -> tuple[pd.DataFrame, Figure 
     dataset = check_dataset(shell, dataset)
     result = metrics.read_comparison(shell.store.root, dataset)
     if result is None:
-        note = (f"No stored comparison for {dataset} yet. Press **Recompute** (about a minute), or run "
-                f"`python train/evaluate.py --dataset {dataset}` to store one for everyone.")
+        note = f"No stored comparison for {dataset} yet. Press **Recompute** (about a minute)" + (
+            f", or run `python train/evaluate.py --dataset {dataset}` to store one for everyone."
+            if dataset_argument(dataset) == dataset else ".")
         return *comparison_views(None), note
     models = models_for(shell, dataset)
     stale = [f"{kind} {result['models'].get(kind)} is no longer there" for kind in ("vae", "gan", "classifier")
-             if models[kind] is None or models[kind].name != result["models"].get(kind)]
+             if (models[kind] is None or models[kind].name != result["models"].get(kind))
+             and (models[kind], result["models"].get(kind)) != (None, None)]
     note = _about(result, f"Stored in {metrics.comparison_path(shell.store.root, dataset).name}")
     if stale:
         note += " ⚠️ It may be out of date (" + "; ".join(stale) + "): press Recompute."
@@ -194,12 +201,14 @@ def recompute(shell: Shell, dataset: Any, progress: Any = None) -> tuple[pd.Data
     """Rerun `metrics.compare_models` on the dataset's models: (table, histograms, note)."""
     dataset = check_dataset(shell, dataset)
     models = models_for(shell, dataset)
-    missing = [missing_sentence(kind, dataset) for kind, c in models.items() if c is None]
+    missing = [missing_sentence(kind, dataset) for kind in ("vae", "gan") if models[kind] is None]
     if missing:
         raise user_error("Cannot compare yet. " + " ".join(missing))
-    data = shell.test_images(models["classifier"])
+    classifier = models["classifier"]  # without one, the rows that need its features say so
+    data = shell.test_images(classifier if classifier is not None else models["vae"])
     try:
-        result = metrics.compare_models(*(models[k].checkpoint for k in ("vae", "gan", "classifier")), data,
+        result = metrics.compare_models(models["vae"].checkpoint, models["gan"].checkpoint,
+                                        classifier.checkpoint if classifier is not None else None, data,
                                         progress=progress)
     except ValueError as e:
         raise user_error(f"The comparison failed: {e}") from None

@@ -23,7 +23,7 @@ from genlab.ui.inputs import gallery_indices, gallery_items
 from genlab.ui.lesson_compare import (
     NO_MODELS, check_dataset, class_bars, dataset_and_model_row, history_frame, models_for,
 )
-from genlab.ui.shell import HEAVY, Shell, user_error
+from genlab.ui.shell import HEAVY, Shell, dataset_argument, user_error
 
 HISTOGRAM_SAMPLES = 1000  # samples classified when no stored histogram exists
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.png$")
@@ -135,7 +135,7 @@ def mode_collapse(shell: Shell, dataset: Any) -> tuple[Any, Any, Any, str]:
         return (None, None, None,
                 f"There is no collapsed GAN for {dataset} to show. One appears here when a GAN checkpoint whose "
                 f"name contains “collapsed” exists (e.g. checkpoints/{dataset}-gan-collapsed), for instance "
-                f"`python train/gan.py --dataset {dataset} --latent-dim 32 --epochs 3 --no-spectral-norm --lr 2e-3 "
+                f"`python train/gan.py --dataset {dataset_argument(dataset)} --latent-dim 32 --epochs 3 --no-spectral-norm --lr 2e-3 "
                 f"--generator-steps 10 --ema-decay 0 --limit 4000 --refine-convs 0 "
                 f"--out checkpoints/{dataset}-gan-collapsed` (the recipe of the shipped mnist-gan-collapsed).")
     shown = [c for c in (stable, collapsed) if c is not None]
@@ -147,7 +147,7 @@ def mode_collapse(shell: Shell, dataset: Any) -> tuple[Any, Any, Any, str]:
     histograms = {c.name: _histogram(c, stored) for c in shown}
     if any(h is None for h in histograms.values()):
         return (*grids, None, f"There is no classifier for {dataset} to read the samples' classes: train one with "
-                              f"`python train/classifier.py --dataset {dataset}`.")
+                              f"`python train/classifier.py --dataset {dataset_argument(dataset)}`.")
     class_names = next(iter(shown)).class_names
     figure = class_bars({n: h["histogram"] for n, h in histograms.items()}, class_names,
                         "What the classifier says each GAN draws")

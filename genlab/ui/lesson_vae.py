@@ -22,7 +22,7 @@ from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import gallery_indices, gallery_items
 from genlab.ui.lesson_compare import NO_MODELS, check_dataset, dataset_and_model_row, models_for
 from genlab.ui.uploads import Drawing
-from genlab.ui.shell import Shell, user_error
+from genlab.ui.shell import Shell, dataset_argument, user_error
 
 MAP_CELLS = 15  # the latent map is MAP_CELLS x MAP_CELLS decoded images
 MAP_LIMIT = 3.0  # ... covering [-MAP_LIMIT, MAP_LIMIT]^2
@@ -252,7 +252,7 @@ def latent_map(shell: Shell, dataset: Any) -> tuple[Any, pd.DataFrame, str]:
     vae = latent_map_vae(shell, dataset)
     if vae is None:
         return None, pd.DataFrame(columns=["z1", "z2", "class"]), (
-            f"There is no 2-d VAE for {dataset} yet: train one with `python train/vae.py --dataset {dataset} "
+            f"There is no 2-d VAE for {dataset} yet: train one with `python train/vae.py --dataset {dataset_argument(dataset)} "
             f"--latent-dim 2` (it writes checkpoints/{dataset}-vae-2), then press ↻ Refresh models.")
     picture = grid(vae.decode(map_latents()), ncol=MAP_CELLS, cell=MAP_CELL_PIXELS, pad=0)
     return picture, _scatter(shell, vae), f"{vae.name}: click anywhere on the map."
@@ -291,7 +291,7 @@ def beta_comparison(shell: Shell, dataset: Any) -> tuple[Any, pd.DataFrame, str]
     columns = ["model", "β", "latent dims", "reconstruction (nats)", "KL (nats)", "active dims"]
     if not betas:
         return None, pd.DataFrame(columns=columns), (
-            f"No β-VAEs for {dataset} yet. Train some, e.g. `python train/vae.py --dataset {dataset} --beta 4 "
+            f"No β-VAEs for {dataset} yet. Train some, e.g. `python train/vae.py --dataset {dataset_argument(dataset)} --beta 4 "
             f"--out checkpoints/{dataset}{BETA_PREFIX}4` (and `--beta 0.5`), then press ↻ Refresh models.")
     reference = models_for(shell, dataset)["vae"]
     if reference is not None and all(m.name != reference.name for m in betas):

@@ -18,6 +18,7 @@ tabs' events themselves: they already take only what matters.
 # No `from __future__ import annotations` here: gr.api reads these functions' type hints at run time
 # (a tuple return is several outputs), and postponed annotations would be plain strings.
 import atexit
+import re
 import tempfile
 import time
 import uuid
@@ -96,6 +97,12 @@ def _verdicts(model: Model, images: torch.Tensor) -> list[dict[str, Any]] | None
     return None if verdicts is None else [{"class": c, "confidence": round(float(p), 4)} for c, p in verdicts]
 
 
+def _class_pair_of(attribute: Any, names: list[str]) -> bool:
+    """Whether `attribute` is "class:<a>-><b>" for two different classes among `names` ("class:<k>")."""
+    match = re.fullmatch(r"class:(\d+)->(\d+)", str(attribute))
+    return bool(match) and match[1] != match[2] and all(f"class:{k}" in names for k in match.groups())
+
+
 def build(shell: Shell) -> None:
     """Register the endpoints (inside the app's gr.Blocks)."""
 
@@ -146,7 +153,7 @@ def build(shell: Shell) -> None:
         m = _model(shell, model)
         names = _call(m.attributes)
         attribute = attribute or (names[0] if names else "")
-        if attribute not in names:
+        if attribute not in names and not _class_pair_of(attribute, names):
             raise user_error(f"{m.name} has no attribute {attribute!r}; it has: {', '.join(names)}.")
         strength = shell.number(strength, "Strength", 0, 6)
         frames = shell.int_in_range(frames, "Frames", 3, 15)
@@ -216,7 +223,7 @@ def build(shell: Shell) -> None:
             summary = {key: measured[key] for key in ("frechet_distance", "precision", "recall", "sharpness")
                        if key in measured}
             summary["classes"] = {k: {"kl_to_uniform": v.get("kl_to_uniform"), "confident": v.get("confident")}
-                                  for k, v in measured.get("class_distribution", {}).items()}
+                                  for k, v in (measured.get("class_distribution") or {}).items()}
         numbers = {"dataset": dataset, "models": {k: (s.name if s else None) for k, s in chosen.items()},
                    "metrics": summary}
         return pictures[0], pictures[1], numbers
