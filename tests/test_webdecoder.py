@@ -179,6 +179,14 @@ def test_javascript_decoder_matches_pytorch(page, make, backend):
     assert (got - expected).abs().max().item() < 1e-4
 
 
+def test_inputs_after_a_relu_take_the_sparse_kernel(page):
+    """A GAN's convolutions read ReLU outputs and run in conv_sparse; a VAE's (SiLU) in conv."""
+    kernels = page.evaluate("(specs) => specs.map(spec => GenlabDecoder.build(spec, {backend: 'wasm'}).kernels)",
+                            [export_decoder(tiny_gan()), export_decoder(tiny_vae())])
+    assert kernels[0][0] == "conv" and len(kernels[0]) > 1 and set(kernels[0][1:]) == {"conv_sparse"}  # Linear first
+    assert set(kernels[1]) == {"conv"}
+
+
 def odd_channels_spec() -> tuple[dict, int]:
     """An export whose channel counts exercise every block width of the kernel (16, 8, 4, single
     channels) and inputs that are not a multiple of 4, with every layer type; (spec, latent_dim)."""

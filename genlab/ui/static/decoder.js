@@ -257,12 +257,13 @@
     }
   }
 
-  // Weights (t, ci, co) -> the kernel's packing: channel blocks of 16, then 8, then 4 as
-  // [block][t][ci][lane], then each remaining channel as [t][ci] (see decoder_kernel.c).
-  function packWeights(ntaps, cin, cout, get) {
+  // Weights (t, ci, co) -> the kernel's packing: channel blocks of `widths` (conv: 16, 8, 4;
+  // conv_sparse: 32, 16, 8, 4) as [block][t][ci][lane], then each remaining channel as [t][ci]
+  // (see decoder_kernel.c).
+  function packWeights(ntaps, cin, cout, get, widths = [16, 8, 4]) {
     const out = new Float32Array(ntaps * cin * cout);
     let i = 0, co = 0;
-    for (const width of [16, 8, 4])
+    for (const width of widths)
       for (; co + width <= cout; co += width)
         for (let t = 0; t < ntaps; t++)
           for (let ci = 0; ci < cin; ci++)
@@ -282,7 +283,7 @@
   function buildWasm(spec, module) {
     const memory = new WebAssembly.Memory({ initial: 2 });
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    const conv = exports.conv;
+    const conv = exports.conv, convSparse = exports.conv_sparse, compact = exports.compact;
     let top = exports.__heap_base.value;  // bytes; below it lies the kernel's (unused) stack
     const contents = [];  // [byte offset, typed array] written once the memory has its size
     function reserve(bytes) {
@@ -314,6 +315,7 @@
     const bias = (l, n) => place(l.bias ? fromBase64(l.bias, n) : new Float32Array(n));
 
     const steps = [];  // run in order by decode(); kernel steps have a `relu` flag a ReLU may set
+    const kernels = [];  // the kernel function of each weighted layer, in order ("conv", "conv_sparse")
     let f32 = null;  // view of the memory, made once it has grown
     const input = tensor(1, 1, spec.latent_dim, 0);
     let h = input, flat = true;
@@ -325,6 +327,7 @@
         const src = fromBase64(l.weight, nIn * nOut);  // (out, in)
         const w = place(packWeights(1, nIn, nOut, (t, ci, co) => src[co * nIn + ci]));
         const b = bias(l, nOut), taps = place(Int32Array.of(0));
+        kernels.push("conv");
         const x = h, y = tensor(1, 1, nOut, 0);
         steps.push({ relu: 0, run() { conv(x.at * 4, 0, 0, taps, 1, nIn, w, b, nOut, y.at * 4, 0, 0, 1, 1, this.relu); } });
         h = y;
@@ -338,6 +341,7 @@
         const [c, hh, ww] = l.shape;
         if (!flat || c * hh * ww !== h.C) throw new Error(`cannot reshape ${h.C} values to ${l.shape}`);
         const x = h, y = tensor(hh, ww, c, pad);
+        y.zeros = x.zeros;
         steps.push({ run() {  // CHW -> channels-last, inside the border
           for (let ch = 0; ch < c; ch++)
             for (let r = 0; r < hh; r++) {
@@ -375,20 +379,37 @@
                            y0: y.origin + py * y.rowFloats + px * cout, ypix: 2 * cout, yrow: 2 * y.rowFloats });
             }
         }
+        // An input that follows a ReLU (about half zeros) runs in conv_sparse, on the lists of its
+        // nonzero channels that `compact` makes per pixel; any other in conv. Same sums either way.
+        const sparse = !!x.zeros, rowPix = x.W + 2, npix = (x.H + 2) * rowPix;
         const placed = calls.map((c) => ({
           ...c,
-          tapoff: place(Int32Array.from(c.taps, ([, , dy, dx]) => ((dy + 1) * x.rowFloats + (dx + 1) * cin))),
-          w: place(packWeights(c.taps.length, cin, cout, (t, ci, co) => c.weight(c.taps[t][0], c.taps[t][1], ci, co))),
+          tapoff: place(Int32Array.from(c.taps, ([, , dy, dx]) => sparse ? (dy + 1) * rowPix + (dx + 1)
+                                                                         : (dy + 1) * x.rowFloats + (dx + 1) * cin)),
+          w: place(packWeights(c.taps.length, cin, cout, (t, ci, co) => c.weight(c.taps[t][0], c.taps[t][1], ci, co),
+                               sparse ? [32, 16, 8, 4] : [16, 8, 4])),
         }));
         // The output pixel (0, 0) reads its taps around the input's bordered (1, 1), i.e. from x.at.
-        steps.push({ relu: 0, run() {
-          for (const c of placed)
-            conv(x.at * 4, cin, x.rowFloats, c.tapoff, c.taps.length, cin, c.w, b, cout,
-                 c.y0 * 4, c.ypix, c.yrow, x.H, x.W, this.relu);
-        } });
+        kernels.push(sparse ? "conv_sparse" : "conv");
+        if (sparse) {
+          const counts = reserve(npix * 4), idx = reserve(npix * cin * 4), val = reserve(npix * cin * 4);
+          steps.push({ relu: 0, run() {
+            compact(x.at * 4, npix, cin, counts, idx, val);
+            for (const c of placed)
+              convSparse(counts, idx, val, cin, rowPix, c.tapoff, c.taps.length, c.w, b, cout,
+                         c.y0 * 4, c.ypix, c.yrow, x.H, x.W, this.relu);
+          } });
+        } else {
+          steps.push({ relu: 0, run() {
+            for (const c of placed)
+              conv(x.at * 4, cin, x.rowFloats, c.tapoff, c.taps.length, cin, c.w, b, cout,
+                   c.y0 * 4, c.ypix, c.yrow, x.H, x.W, this.relu);
+          } });
+        }
         h = y;
       } else if (l.type in ACTIVATIONS) {
         const last = steps[steps.length - 1];
+        h.zeros = l.type === "relu";  // a ReLU's output: the next convolution may skip its zeros
         if (l.type === "relu" && last && "relu" in last && !last.relu) { last.relu = 1; return; }
         const f = ACTIVATIONS[l.type], t = h;
         steps.push({ run() {  // in place, on the interior only: the border stays zero
@@ -409,6 +430,7 @@
     const out = h, image = new Float64Array(C * H * W);
     return {
       backend: "wasm",
+      kernels,
       latentDim: spec.latent_dim,
       outputShape: spec.output_shape,
       decode(latent) {

@@ -15,10 +15,15 @@
 // 16, 8 or 4 channels ([block][t][ci][lanes], contiguous for the inner loop), then each remaining
 // channel as [t][ci] (a dot product over ci). The inner loop keeps P output pixels x NV four-lane
 // vectors of output channels in registers and reads each weight vector once for the P pixels.
+//
+// `conv_sparse` is the same layer for an input that follows a ReLU (about half of it zeros in the
+// shipped GANs): `compact` first lists each input pixel's nonzero channels (index and value), then
+// every output pixel adds only those, for 32, 16, 8 or 4 output channels at a time. Zero products
+// are all it leaves out, in the same order, so both kernels give the same sums.
 // Plain wasm SIMD (no relaxed FMA), so every browser with SIMD gives the same float32 sums.
 //
 // Build: tools/build_decoder_kernel.py (clang --target=wasm32 -msimd128 -O3 -nostdlib); the .wasm it
-// writes is committed, and decoder.js carries a base64 copy of it.
+// writes is committed and served as a static file, which decoder.js fetches.
 
 #include <wasm_simd128.h>
 
@@ -28,7 +33,8 @@
 // Four float lanes, loaded and stored at any 4-byte alignment (clang's vector extension: +, * per lane).
 typedef float f32x4 __attribute__((vector_size(16), aligned(4)));
 
-// P pixels x NV vectors (4 NV channels) starting at output channel block `wb`.
+// P pixels x NV vectors (4 NV channels) starting at output channel block `wb`. Every product is
+// added in the order t, ci, as the sparse kernel below and the plain JavaScript decoder add them.
 INLINE void tile(int P, int NV, const float *x, int xpix, const int *tapoff, int ntaps, int cin,
                  const float *wb, const float *bias, float *y, int ypix, int relu) {
   f32x4 acc[16];
@@ -43,7 +49,7 @@ INLINE void tile(int P, int NV, const float *x, int xpix, const int *tapoff, int
       f32x4 wv[4];
       UNROLL for (int v = 0; v < NV; v++) wv[v] = *(const f32x4 *)(w + 4 * v);
       UNROLL for (int p = 0; p < P; p++) {
-        f32x4 xs = (f32x4){0, 0, 0, 0} + xt[p * xpix + ci];  // splat
+        f32x4 xs = (f32x4)wasm_v128_load32_splat(xt + p * xpix + ci);  // one instruction: v128.load32_splat
         UNROLL for (int v = 0; v < NV; v++) acc[p * NV + v] += xs * wv[v];
       }
     }
@@ -56,12 +62,14 @@ INLINE void tile(int P, int NV, const float *x, int xpix, const int *tapoff, int
     }
 }
 
-// One row of output pixels for one channel block of NV vectors: tiles of 4 pixels, then single ones.
-INLINE void row(int NV, const float *x, int xpix, const int *tapoff, int ntaps, int cin, const float *wb,
+// One row of output pixels for one channel block of NV vectors: tiles of PT pixels, then single ones.
+// PT * NV accumulators: 8 for the 16- and 8-channel blocks, which leaves the weights, the splats and a
+// product in registers on x86-64's 16 vector registers (16 accumulators spilled to the stack).
+INLINE void row(int PT, int NV, const float *x, int xpix, const int *tapoff, int ntaps, int cin, const float *wb,
                 const float *bias, float *y, int ypix, int ow, int relu) {
   int ox = 0;
-  for (; ox + 4 <= ow; ox += 4)
-    tile(4, NV, x + ox * xpix, xpix, tapoff, ntaps, cin, wb, bias, y + ox * ypix, ypix, relu);
+  for (; ox + PT <= ow; ox += PT)
+    tile(PT, NV, x + ox * xpix, xpix, tapoff, ntaps, cin, wb, bias, y + ox * ypix, ypix, relu);
   for (; ox < ow; ox++)
     tile(1, NV, x + ox * xpix, xpix, tapoff, ntaps, cin, wb, bias, y + ox * ypix, ypix, relu);
 }
@@ -69,15 +77,15 @@ INLINE void row(int NV, const float *x, int xpix, const int *tapoff, int ntaps, 
 // One function per channel-block width: inlined all into `conv`, clang leaves some accumulators in memory.
 static __attribute__((noinline)) void row16(const float *x, int xpix, const int *tapoff, int ntaps, int cin,
                                             const float *wb, const float *bias, float *y, int ypix, int ow, int relu) {
-  row(4, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, relu);
+  row(2, 4, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, relu);
 }
 static __attribute__((noinline)) void row8(const float *x, int xpix, const int *tapoff, int ntaps, int cin,
                                            const float *wb, const float *bias, float *y, int ypix, int ow, int relu) {
-  row(2, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, relu);
+  row(4, 2, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, relu);
 }
 static __attribute__((noinline)) void row4(const float *x, int xpix, const int *tapoff, int ntaps, int cin,
                                            const float *wb, const float *bias, float *y, int ypix, int ow, int relu) {
-  row(1, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, relu);
+  row(4, 1, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, relu);
 }
 
 // A channel that is not part of a four-channel block: a dot product over ci per tap and pixel.
@@ -119,4 +127,90 @@ void conv(const float *x, int xpix, int xrow, const int *tapoff, int ntaps, int 
       row4(x + oy * xrow, xpix, tapoff, ntaps, cin, w, bias + co, y + oy * yrow + co, ypix, ow, relu);
   for (; co < cout; co++, w += k)
     single_channel(x, xpix, xrow, tapoff, ntaps, cin, w, bias[co], y + co, ypix, yrow, oh, ow, relu);
+}
+
+// -- the sparse path: inputs after a ReLU -------------------------------------------------------------
+
+// For each of the npix pixels of a channels-last tensor x (cin channels per pixel, the zero border
+// included): counts[p] nonzero channels, their indices in idx[p * cin ...] and values in val[p * cin ...].
+__attribute__((export_name("compact")))
+void compact(const float *x, int npix, int cin, int *counts, int *idx, float *val) {
+  for (int p = 0; p < npix; p++, x += cin, idx += cin, val += cin) {
+    int n = 0;
+    for (int ci = 0; ci < cin; ci++) {
+      float v = x[ci];
+      idx[n] = ci;  // written always, kept only when v is not zero: no branch to mispredict
+      val[n] = v;
+      n += v != 0.0f;
+    }
+    counts[p] = n;
+  }
+}
+
+// One output pixel, NV vectors (4 NV channels) of the block whose weights start at wb ([t][ci][4 NV]).
+INLINE void sparse_pixel(int NV, const int *counts, const int *idx, const float *val, int cin, int q0,
+                         const int *tappix, int ntaps, const float *wb, const float *bias, float *y, int relu) {
+  f32x4 acc[8];
+  UNROLL for (int v = 0; v < NV; v++) acc[v] = *(const f32x4 *)(bias + 4 * v);
+  for (int t = 0; t < ntaps; t++) {
+    int q = q0 + tappix[t], n = counts[q];
+    const int *iq = idx + q * cin;
+    const float *vq = val + q * cin, *wt = wb + t * cin * 4 * NV;
+    for (int k = 0; k < n; k++) {
+      f32x4 xs = (f32x4)wasm_v128_load32_splat(vq + k);
+      const float *w = wt + iq[k] * 4 * NV;
+      UNROLL for (int v = 0; v < NV; v++) acc[v] += xs * *(const f32x4 *)(w + 4 * v);
+    }
+  }
+  UNROLL for (int v = 0; v < NV; v++) {
+    f32x4 r = acc[v];
+    if (relu) r = (f32x4)wasm_f32x4_pmax((v128_t)r, wasm_f32x4_splat(0.0f));
+    *(f32x4 *)(y + 4 * v) = r;
+  }
+}
+
+#define SPARSE_BLOCK(NAME, NV)                                                                           \
+  static __attribute__((noinline)) void NAME(const int *counts, const int *idx, const float *val, int cin, \
+                                             int xrowpix, const int *tappix, int ntaps, const float *wb,  \
+                                             const float *bias, float *y, int ypix, int yrow, int oh,      \
+                                             int ow, int relu) {                                           \
+    for (int oy = 0; oy < oh; oy++)                                                                      \
+      for (int ox = 0; ox < ow; ox++)                                                                    \
+        sparse_pixel(NV, counts, idx, val, cin, oy * xrowpix + ox, tappix, ntaps, wb, bias,              \
+                     y + oy * yrow + ox * ypix, relu);                                                   \
+  }
+SPARSE_BLOCK(sparse32, 8)
+SPARSE_BLOCK(sparse16, 4)
+SPARSE_BLOCK(sparse8, 2)
+SPARSE_BLOCK(sparse4, 1)
+
+// The layer of `conv` on the lists of `compact` (pixel units: the output pixel (oy, ox) reads the
+// input pixels oy * xrowpix + ox + tappix[t]). Weights packed in blocks of 32, 16, 8, 4 channels,
+// then single channels, as `conv`'s are (decoder.js packs them for the kernel that runs the layer).
+__attribute__((export_name("conv_sparse")))
+void conv_sparse(const int *counts, const int *idx, const float *val, int cin, int xrowpix, const int *tappix,
+                 int ntaps, const float *w, const float *bias, int cout, float *y, int ypix, int yrow,
+                 int oh, int ow, int relu) {
+  int co = 0, k = ntaps * cin;
+  for (; co + 32 <= cout; co += 32, w += 32 * k)
+    sparse32(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, relu);
+  for (; co + 16 <= cout; co += 16, w += 16 * k)
+    sparse16(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, relu);
+  for (; co + 8 <= cout; co += 8, w += 8 * k)
+    sparse8(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, relu);
+  for (; co + 4 <= cout; co += 4, w += 4 * k)
+    sparse4(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, relu);
+  for (; co < cout; co++, w += k)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++) {
+        float s = 0.0f;
+        for (int t = 0; t < ntaps; t++) {
+          int q = oy * xrowpix + ox + tappix[t], n = counts[q];
+          const int *iq = idx + q * cin;
+          const float *vq = val + q * cin, *wt = w + t * cin;
+          for (int j = 0; j < n; j++) s += vq[j] * wt[iq[j]];
+        }
+        s += bias[co];
+        y[oy * yrow + ox * ypix + co] = relu && s < 0.0f ? 0.0f : s;
+      }
 }
