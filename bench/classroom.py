@@ -10,9 +10,9 @@ class of simulated students over plain HTTP, each beside a plain Gradio app in t
    each doing a mix of the app's actions with 2-5 s of thought between them for T seconds;
    p50 / p95 per action, errors, the server's memory before and after.
 
-    nice -n 10 .venv/bin/python bench/classroom.py                 # writes BENCHMARKS.md's section
+    nice -n 10 .venv/bin/python bench/classroom.py       # 30 and 100 students; writes BENCHMARKS.md's section
     .venv/bin/python bench/classroom.py --quick --no-write         # a smoke run
-    .venv/bin/python bench/classroom.py --students 30 100 --seconds 120
+    .venv/bin/python bench/classroom.py --students 15 20 --seconds 90 --no-write
 """
 
 from __future__ import annotations
@@ -231,6 +231,14 @@ def fmt(values: list[float], digits: int = 2) -> str:
     return f"{lo:.{digits}f}" if abs(hi - lo) < 10 ** -digits else f"{lo:.{digits}f}–{hi:.{digits}f}"
 
 
+def _load_and_cpu(sim: dict[str, Any]) -> str:
+    """The machine's load during a class and the server's share of it (a busy machine slows every answer)."""
+    if "server_cpu_s" not in sim:
+        return "load not recorded"
+    return (f"load average {sim['load_start']:.1f} at the start and {sim['load_end']:.1f} at the end (the server "
+            f"process used {sim['server_cpu_s']:.0f} CPU s, {sim['server_cpu_s'] / sim['seconds']:.2f} cores on average)")
+
+
 def report(results: dict[str, Any], args: argparse.Namespace, stamp: str) -> str:
     ours, plain = results["genlab"], results["plain"]
     lines = ["## A class at once", "",
@@ -253,14 +261,15 @@ def report(results: dict[str, Any], args: argparse.Namespace, stamp: str) -> str
     for sim in ours.get("classes", []):
         lines += ["", f"**{sim['students']} students** over plain HTTP for {sim['seconds']:.0f} s, 2–5 s of thought "
                       f"between actions: {sim['actions']} actions; server memory {sim['rss_before']:.0f} → "
-                      f"{sim['rss_after']:.0f} MiB.", "",
+                      f"{sim['rss_after']:.0f} MiB; {_load_and_cpu(sim)}.", "",
                   "| action | count | errors | p50 s | p95 s |", "| --- | --- | --- | --- | --- |"]
         for name, row in sim["per_action"].items():
             lines.append(f"| {name} | {row['count']} | {row['errors']} | {row['p50_s']:.2f} | {row['p95_s']:.2f} |")
     for sim in plain.get("classes", []):
         times = [row for row in sim["per_action"].values()]
         lines += ["", f"Plain Gradio, {sim['students']} students, the same rhythm: {sim['actions']} actions, "
-                      f"p50 {times[0]['p50_s']:.2f} s, p95 {times[0]['p95_s']:.2f} s, {times[0]['errors']} errors."]
+                      f"p50 {times[0]['p50_s']:.2f} s, p95 {times[0]['p95_s']:.2f} s, {times[0]['errors']} errors; "
+                      f"{_load_and_cpu(sim)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -274,9 +283,11 @@ def measure(server: Server, browser: Any, args: argparse.Namespace, actions: dic
     if actions is not None:
         for students in args.students:
             time.sleep(2)
-            before = rss_mib(server.proc.pid)
+            before, cpu, load = rss_mib(server.proc.pid), cpu_seconds(server.proc.pid), os.getloadavg()[0]
             sim = simulate_class(server.url, students, args.seconds, actions)
             sim["rss_before"], sim["rss_after"] = before, rss_mib(server.proc.pid)
+            sim["server_cpu_s"] = cpu_seconds(server.proc.pid) - cpu  # the server's CPU over the class
+            sim["load_start"], sim["load_end"] = load, os.getloadavg()[0]
             out["classes"].append(sim)
             log(f"{server.name}: class of {students}: {json.dumps(sim['per_action'])}")
     return out
@@ -287,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="2 repeats, 3 pages at once, 10 students for 30 s")
     p.add_argument("--repeats", type=int, default=5, help="single page opens per app")
     p.add_argument("--pages", type=int, nargs="+", default=[10], help="pages opened at once")
-    p.add_argument("--students", type=int, nargs="*", default=[30], help="class sizes to simulate")
+    p.add_argument("--students", type=int, nargs="*", default=[30, 100], help="class sizes to simulate")
     p.add_argument("--seconds", type=float, default=120, help="length of each class simulation")
     p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")

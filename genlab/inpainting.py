@@ -232,6 +232,7 @@ class FillJob:
     tolerance: float | None = TOLERANCE
     progress: ProgressFn | None = None  # called by the thread that runs the search
     reached: tuple[int, int] | None = None
+    steps_run: int | None = None  # the optimizer's steps when the search ended (its plateau, or `steps`)
     latents: torch.Tensor | None = None
     decoded: torch.Tensor | None = None
     error: BaseException | None = None
@@ -247,8 +248,8 @@ class FillJob:
         if self.progress is not None:
             self.progress(step, self.steps)
 
-    def _finish(self, latents: torch.Tensor, decoded: torch.Tensor) -> None:
-        self.latents, self.decoded = latents.detach(), decoded.detach()
+    def _finish(self, steps_run: int, latents: torch.Tensor, decoded: torch.Tensor) -> None:
+        self.steps_run, self.latents, self.decoded = steps_run, latents.detach(), decoded.detach()
         self.done.set()
 
     def _fail(self, error: BaseException) -> None:
@@ -359,7 +360,7 @@ class _VaeSearch(_Search):
             if done or g.step == g.job.steps:
                 with torch.no_grad():
                     latents = self._draw(g, g.params)
-                g.job._finish(latents[:g.size], decode(model, latents, device=self.device)[:g.size])
+                g.job._finish(g.step, latents[:g.size], decode(model, latents, device=self.device)[:g.size])
                 finished.append(g)
         self._leave(finished)
 
@@ -400,7 +401,7 @@ class _GanSearch(_Search):
                     g.job._report(g.job.steps)  # stopped early: the search is done
                 with torch.no_grad(), _eval_mode(self.generator):
                     pictures = self.generator(g.best_z)
-                g.job._finish(g.best_z[:g.size].to(self.device), pictures[:g.size])
+                g.job._finish(g.step, g.best_z[:g.size].to(self.device), pictures[:g.size])
                 finished.append(g)
             else:
                 going.append(g)

@@ -8,6 +8,7 @@ makes several fills from different random starts: a fill is a guess, and the spr
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import Any
 
 import gradio as gr
@@ -21,7 +22,7 @@ from genlab.service import ModelService
 from genlab.ui.images import picture, to_pil
 from genlab.ui.inputs import build_picker, resolve
 from genlab.ui.uploads import Drawing
-from genlab.ui.shell import FILLS, Shell, cached_event, user_error
+from genlab.ui.shell import FILL_CONCURRENCY, FILLS, Shell, cached_event, user_error
 
 BRUSH = "paint with the brush"
 MASK_CHOICES = (BRUSH, *MASK_PRESETS)
@@ -136,6 +137,27 @@ def fill_report(kind: str, service: ModelService, result: Inpainting) -> tuple[l
     return items, table
 
 
+# Threads that wait for a request's two searches (genlab.inpainting's FillBatcher does the work).
+_SEARCHES = concurrent.futures.ThreadPoolExecutor(max_workers=2 * FILL_CONCURRENCY, thread_name_prefix="genlab-inpaint")
+
+
+def _wait_reporting(searches: dict[str, concurrent.futures.Future], reached: dict[str, tuple[int, int]],
+                    progress: Any) -> None:
+    """Wait for the searches, passing their steps on to `progress` (a gr.Progress, which works only
+    in the request's own thread) as one count: the models' steps together."""
+    last = None
+    while searches:
+        done, _ = concurrent.futures.wait(list(searches.values()), timeout=0.1)
+        now = tuple(reached.values())
+        if progress is not None and now != last:
+            last = now
+            names = " and ".join(kind.upper() for kind in reached)
+            progress((sum(step for step, _ in now), sum(total for _, total in now)),
+                     desc=f"{names}: fitting the visible pixels", unit="steps")
+        if len(done) == len(searches):
+            return
+
+
 def run_inpaint(shell: Shell, model: Any, source: Any, upload: Any, drawing: Any, test_index: Any, seed: Any,
                 mask_preset: Any, mask_drawing: Any, fills: Any, steps: Any, fill_seed: Any, progress: Any = None):
     """The `inpaint` endpoint: (original, what the models see, VAE fills, VAE numbers, GAN fills, GAN numbers, note).
@@ -150,26 +172,32 @@ def run_inpaint(shell: Shell, model: Any, source: Any, upload: Any, drawing: Any
     image = resolve(shell, picked, source, upload, drawing, test_index, seed).image
     hidden = mask_of(mask_preset, mask_drawing, image.shape[1], image.shape[2])
     chosen = shell.store.chosen(picked.dataset)
-    outputs: list[Any] = []
+    if chosen["vae"] is None and chosen["gan"] is None:
+        raise user_error(f"There is neither a VAE nor a GAN for {picked.dataset}.")
+    # Both models' searches at once (each joins its model's search of the class's requests, on a core
+    # of its own): the answer comes after the slower of the two, not after both one by one.
+    notes: dict[str, str] = {}
+    searches: dict[str, concurrent.futures.Future] = {}
+    reached: dict[str, tuple[int, int]] = {}
     for kind in ("vae", "gan"):
         service = chosen[kind]
         if service is None:
-            outputs += [None, f"There is no {kind.upper()} for {picked.dataset} yet."]
-            continue
-        if service.image_shape != tuple(image.shape):
-            outputs += [None, f"{service.name} makes {service.image_shape[1]}×{service.image_shape[2]} images; "
-                              f"this one is {image.shape[1]}×{image.shape[2]}."]
-            continue
-        report = None
-        if progress is not None:
-            desc = ("VAE: fitting its posterior to the visible pixels" if kind == "vae"
-                    else "GAN: inverting on the visible pixels")
-            report = lambda step, total, desc=desc: progress((step, total), desc=desc, unit="steps")  # noqa: E731
-        result = shell.serve(service.inpaint, image, hidden, fills=fills, steps=steps, seed=fill_seed,
-                             progress=report)
-        outputs += list(fill_report(kind.upper(), service, result))
-    if chosen["vae"] is None and chosen["gan"] is None:
-        raise user_error(f"There is neither a VAE nor a GAN for {picked.dataset}.")
+            notes[kind] = f"There is no {kind.upper()} for {picked.dataset} yet."
+        elif service.image_shape != tuple(image.shape):
+            notes[kind] = (f"{service.name} makes {service.image_shape[1]}×{service.image_shape[2]} images; "
+                           f"this one is {image.shape[1]}×{image.shape[2]}.")
+        else:
+            reached[kind] = (0, steps)
+            searches[kind] = _SEARCHES.submit(
+                shell.serve, service.inpaint, image, hidden, fills=fills, steps=steps, seed=fill_seed,
+                progress=lambda step, total, kind=kind: reached.__setitem__(kind, (step, total)))
+    _wait_reporting(searches, reached, progress)
+    outputs: list[Any] = []
+    for kind in ("vae", "gan"):
+        if kind in notes:
+            outputs += [None, notes[kind]]
+        else:
+            outputs += list(fill_report(kind.upper(), chosen[kind], searches[kind].result()))
     truth = f"The truth: sharpness of the hidden region {_number(float(masked_sharpness(image[None], hidden)[0]), 3)}"
     verdicts = picked.verdicts(image[None])
     if verdicts:
