@@ -30,7 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Where the built-in datasets are looked for when no --data-dir is given, in order; the first
 # folder holding the wanted split's IDX files wins. The repository ships data/mnist (the MNIST
-# 10k subset) and data/fashion-mnist (the Fashion-MNIST test split), so the app and the tests need
+# 10k subset) and data/fashion-mnist (Fashion-MNIST, both splits), so the app and the tests need
 # nothing outside it. GENLAB_DATA_PATH (folders separated by os.pathsep, each holding one
 # sub-folder per dataset) replaces these roots, for example to keep a copy from looking elsewhere.
 DATA_PATH_ENV = "GENLAB_DATA_PATH"

@@ -114,22 +114,25 @@ def verdict(distance: float, reference: Reference) -> str:
     """One sentence comparing a generated image's distance to its nearest training image with the
     test images' distances to theirs."""
     share = reference.share_farther(distance)
-    median = f"a typical test image is at {reference.median:.2f}"
+    start = f"Its nearest training image is at {distance:.2f}"
+    median = f"median {reference.median:.2f}"
     if share >= 1.0:
-        return (f"Its nearest training image is at {distance:.2f}: closer than every one of the "
-                f"{reference.count:,} real test images is to its own nearest training image ({median}) "
-                f"- looks like a near copy.")
+        return (f"{start}: closer than every one of the {reference.count:,} real test images is to its own nearest "
+                f"training image ({median}) - looks like a near copy.")
     if share >= NEAR_COPY_SHARE:
-        return (f"Its nearest training image is at {distance:.2f}: closer than {_percent_floor(share)} of real test "
-                f"images are to their nearest training image ({median}) - looks like a near copy.")
+        return (f"{start}: closer than {_percent_floor(share)} of real test images are to their nearest training "
+                f"image ({median}) - looks like a near copy.")
     if share >= CLOSE_SHARE:
-        return (f"Its nearest training image is at {distance:.2f}: closer than {_percent_floor(share)} of real test "
-                f"images are to theirs ({median}) - closer than usual, but not a copy; compare the pictures.")
+        return (f"{start}: closer than {_percent_floor(share)} of real test images are to theirs ({median}) - "
+                f"closer than usual, but not a copy; compare the pictures.")
     if share > FAR_SHARE:
-        return (f"Its nearest training image is at {distance:.2f}, about as far as a typical unseen image's "
-                f"({median}; {_percent_floor(share)} of test images are farther from theirs) - no sign of copying.")
-    return (f"Its nearest training image is at {distance:.2f}: farther than {_percent_floor(1 - share)} of real "
-            f"test images are from theirs ({median}) - not a copy, and unlike the training images.")
+        return (f"{start}, about as far as real unseen images are from theirs ({median}; {_percent_floor(share)} "
+                f"of test images are farther) - no sign of copying.")
+    if share <= 0.0:
+        return (f"{start}: farther than every one of the {reference.count:,} real test images is from its own "
+                f"({median}) - not a copy, and unlike the training images.")
+    return (f"{start}: farther than {_percent_floor(1 - share)} of real test images are from theirs ({median}) - "
+            f"not a copy, and unlike the training images.")
 
 
 # -- results ------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from genlab.training import TrainConfig  # noqa: E402
 PYTHON = sys.executable
 # The data shipped in the repository (data/README.md): the tests need nothing outside it.
 MNIST_SUBSET_DIR = REPO_ROOT / "data" / "mnist"  # the MNIST 10k subset, both splits
-FASHION_MNIST_DIR = REPO_ROOT / "data" / "fashion-mnist"  # the Fashion-MNIST test split
+FASHION_MNIST_DIR = REPO_ROOT / "data" / "fashion-mnist"  # Fashion-MNIST, both splits
 
 # One intra-op thread: tiny models gain nothing from more, and on a 2-core machine shared with
 # training jobs a second thread makes each step ~10x slower (threads wait on each other).

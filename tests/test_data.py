@@ -109,12 +109,14 @@ def test_mnist_subset():
     assert train.class_names == [str(d) for d in range(10)]
 
 
-def test_shipped_fashion_mnist_test_split():
+def test_shipped_fashion_mnist_both_splits():
     test = load_dataset("fashion-mnist", "test", data_dir=FASHION_MNIST_DIR)
     assert test.images.shape == (10000, 1, 28, 28)
     assert torch.bincount(test.labels).tolist() == [1000] * 10
     assert test.class_names[0] == "T-shirt/top" and test.class_names[9] == "Ankle boot"
-    assert has_idx_files(FASHION_MNIST_DIR, "test") and not has_idx_files(FASHION_MNIST_DIR)
+    assert has_idx_files(FASHION_MNIST_DIR)  # the training split too: the nearest training images show it
+    train = load_dataset("fashion-mnist", "train", data_dir=FASHION_MNIST_DIR)
+    assert train.images.shape == (60000, 1, 28, 28) and torch.bincount(train.labels).tolist() == [6000] * 10
 
 
 def test_the_default_search_finds_the_shipped_data_and_nothing_outside_the_repo(monkeypatch, tmp_path):
@@ -129,9 +131,11 @@ def test_the_default_search_finds_the_shipped_data_and_nothing_outside_the_repo(
     assert data_search_path("mnist") == [tmp_path / "mnist"]
     with pytest.raises(DataError, match="--download"):
         load_dataset("fashion-mnist", "train")
-    monkeypatch.setenv(DATA_PATH_ENV, str(REPO_ROOT / "data"))
-    with pytest.raises(DataError, match="dataset-fashion-mnist"):  # only the test split is shipped
+    monkeypatch.setenv(DATA_PATH_ENV, str(tmp_path))
+    with pytest.raises(DataError, match="dataset-fashion-mnist"):  # the message names Debian's package
         load_dataset("fashion-mnist", "train")
+    monkeypatch.setenv(DATA_PATH_ENV, str(REPO_ROOT / "data"))  # both splits are shipped
+    assert resolve_data_dir("fashion-mnist", split="train") == REPO_ROOT / "data" / "fashion-mnist"
 
 
 def test_synthetic_dataset():

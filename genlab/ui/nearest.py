@@ -85,7 +85,8 @@ def build(shell: Shell, samples: Any, inputs: list) -> None:
     gr.Markdown("### Nearest training images")
     note = gr.Markdown(HINT, elem_id="genlab-nearest-note")
     strip = gr.Gallery(label="The sample, then its nearest training images (distance · class · training image #)",
-                       columns=DEFAULT_K + 1, height="auto", object_fit="contain", allow_preview=False,
+                       show_label=False, columns=DEFAULT_K + 1, rows=1, height=240, object_fit="contain",
+                       allow_preview=False,
                        elem_id="genlab-nearest", elem_classes=["genlab-pixelated"])
 
     def show_nearest(model: str, seed: float, count: float, temperature: float, evt: gr.SelectData):
@@ -100,11 +101,11 @@ def build(shell: Shell, samples: Any, inputs: list) -> None:
         index = _index(service)
         image = service.sample(count, seed, scale=temperature)[at]
         found = _search(index, image, DEFAULT_K)
-        items = [(to_pil(image, THUMBNAIL), f"sample {at + 1} (generated)")]
+        items = [(to_pil(image, THUMBNAIL), f"sample {at + 1}")]
         if found.images is not None:
             items += [(to_pil(pic, THUMBNAIL), caption) for pic, caption in zip(found.images[0], _captions(found))]
-        lines = [f"**Sample {at + 1}** of {service.name}, seed {seed}: {found.verdict(0)}",
-                 _reference_line(index)]
+        lines = [f"**Sample {at + 1}** of {service.name}, seed {seed}: {found.verdict(0)}", _reference_line(index),
+                 "Below: the sample, then its nearest training images (distance · class · training image number)."]
         if found.images is None:
             lines.append(f"{found.missing_images} Distances: "
                          + ", ".join(_captions(found)) + ".")

@@ -28,7 +28,8 @@ def build(shell: Shell) -> None:
         count = gr.Slider(1, 64, value=32, step=1, label="Samples")
         temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature (VAE) / truncation (GAN)")
         button = gr.Button("Sample", variant="primary")
-    output = gr.Image(label="Samples", format="png", type="pil", interactive=False, buttons=["download"])
+    output = gr.Image(label="Samples", format="png", type="pil", interactive=False, buttons=["download"],
+                      elem_id="genlab-samples")
     inputs = [shell.model_picker, shell.seed_box, count, temperature]
 
     def sample(model: str, seed: int = 0, count: int = 32, temperature: float = 1.0):
