@@ -654,6 +654,16 @@ class Model:
             raise ValueError(f"There is no classifier of {self.dataset} beside {self.name} to classify with.")
         return self.service.classifier.classify(batch)
 
+    def nearest(self, images: Any, k: int = 5) -> "genlab.nearest.Neighbours":
+        """The k training images nearest to each image, in the feature space of the dataset's classifier
+        (`genlab.nearest`): `.indices` and `.distances` (B, k), nearest first; `.images` (B, k, C, H, W)
+        when the training images are here (else `.missing_images` says why); `.reference.median` and
+        `.reference.p5`: how far real test images are from their nearest training image; `.verdict(i)`:
+        one sentence for image i. A ValueError (one sentence) without a classifier or its index."""
+        from genlab.nearest import index_for  # noqa: PLC0415 - loads the index only when asked
+
+        return index_for(self.service).nearest(self.images(images), k=k)
+
     # -- data ----------------------------------------------------------------------------------------
     def test_images(self) -> "ImageData":
         """The test split of the model's dataset at its size: `.images` (N, C, H, W), `.labels` (N,),

@@ -187,3 +187,15 @@ def test_the_nearest_endpoint_over_plain_http(genlab_app, genlab_app_checkpoints
     expect_error(call(genlab_app, "nearest", ["mnist-vae-16", 0, 0, 32, 1.0, None, 0]), "k must be between 1 and 50")
     info = __import__("requests").get(f"{genlab_app}/gradio_api/info", timeout=30).json()
     assert "/nearest" in info["named_endpoints"]
+
+
+@pytest.mark.shipped
+def test_the_python_api_finds_the_nearest_training_images(shipped_index):
+    import genlab
+
+    gan = genlab.load("mnist-gan-32")
+    found = gan.nearest(gan.sample(3, seed=0), k=4)
+    assert found.indices.shape == found.distances.shape == (3, 4) and found.images.shape == (3, 4, 1, 28, 28)
+    assert found.reference.median == shipped_index.reference.median and found.verdict(2).endswith(".")
+    train = load_dataset("mnist", "train")
+    assert gan.nearest(train.images[42]).indices[0, 0] == 42  # a training image finds itself
