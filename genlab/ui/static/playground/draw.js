@@ -2,10 +2,12 @@
 // to a 2-D canvas context. Nothing here reads the DOM or a model, so the same code could draw in a
 // worker on an OffscreenCanvas. Data space: a square [-extent, extent]^2 (y up).
 
-// A canvas as a view of [-extent, extent]^2: x(v) and y(v) map data coordinates to pixels.
-function viewport(canvas, extent) {
-  const w = canvas.width, h = canvas.height, s = w / (2 * extent);
-  return { ctx: canvas.getContext("2d"), w, h, s, extent, x: (v) => (v + extent) * s, y: (v) => (extent - v) * s };
+// A canvas as a view of [-extent, extent]^2 drawn in w x h logical pixels (the canvas may have fewer
+// real ones: the drawing scales to them): x(v) and y(v) map data coordinates to logical pixels.
+function viewport(canvas, extent, width, height) {
+  const w = width || canvas.width, h = height || canvas.height, s = w / (2 * extent), ctx = canvas.getContext("2d");
+  ctx.setTransform(canvas.width / w, 0, 0, canvas.height / h, 0, 0);
+  return { ctx, w, h, s, extent, x: (v) => (v + extent) * s, y: (v) => (extent - v) * s };
 }
 
 function clearView(v) {
@@ -156,8 +158,9 @@ function plotLine(ctx, values, x, y, color) {
 
 // Loss curves: the `left` keys of `history` ([key, colour] pairs) on a shared axis (robust to the
 // first steps' huge losses) and, on the right, keys whose values are shares in [0, 1].
-function drawChart(canvas, history, left, right) {
-  const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height, pad = 6;
+function drawChart(canvas, history, left, right, width, height) {
+  const ctx = canvas.getContext("2d"), w = width || canvas.width, h = height || canvas.height, pad = 6;
+  ctx.setTransform(canvas.width / w, 0, 0, canvas.height / h, 0, 0);
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, w, h);
   const total = history.step.length;

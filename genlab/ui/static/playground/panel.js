@@ -1,23 +1,25 @@
 // js_on_load of the "Playground" tab (a gr.HTML whose template is panel.html): the page's side.
-// Gradio runs it with `element` (the panel). Web Workers train the models (window.GenlabPlayground,
-// the core: trainer.js's `serve`) and post each model's views as plain arrays; the page only draws
-// them (draw.js), each canvas when its model sent something new, and writes the live numbers:
+// Gradio runs it with `element` (the panel). Nothing heavy runs on the page's thread:
+//   - trainers (Web Workers: trainer.js's `serve`) train the models and measure them;
+//   - a painter (a Web Worker: painter.js's `servePainter`) draws every canvas, handed over as an
+//     OffscreenCanvas, from the views and curves the trainers send it straight (MessageChannels);
+//   - the page wires the controls and writes the live numbers the trainers send it:
 //   #pg-status          data-state = running | paused | hidden | done, data-step (the fewest steps of
-//                       the models), data-fps (animation frames/s), data-draws (frames/s that drew)
+//                       the models), data-fps (the page's animation frames/s), data-draws (frames/s in
+//                       which the painter drew), data-trainer, data-painter (worker | page)
 //   [data-model=vae|gan|diffusion]   data-modes, data-total, data-hq (a share, 0-1), data-step (when
 //                       measured), data-steps (trained), data-sps (steps/s), data-passes (per sample)
-// On a machine with under 4 cores the VAE and the GAN share one worker and the diffusion model has
-// another; with more, each model has its own. Where no worker can start, the same trainer runs in
-// the page in short slices. Training stops while the browser tab is hidden or another Gradio tab is
-// shown. The same seed and settings give the same runs: each model steps in order from its own
-// random streams; only how often the page hears depends on the machine. element.genlabPlayground is
-// a small handle for the tests and the benchmark.
+// On a machine with under 4 cores the VAE and the GAN share one trainer and the diffusion model has
+// another; with more, each model has its own. Where no worker can start the same code runs in the
+// page (a trainer in short slices; a painter on the page's canvases). Training stops while the
+// browser tab is hidden or another Gradio tab is shown. The same seed and settings give the same
+// runs: each model steps in order from its own random streams; only how often the page hears
+// depends on the machine. element.genlabPlayground is a small handle for the tests and the benchmark.
 const P = window.GenlabPlayground;
-const D = P.draw;
 const $ = (sel) => element.querySelector(sel);
 const NAMES = P.MODEL_NAMES;
 const LIVE = new Set(["vaeLr", "beta", "gLr", "dLr", "ganLoss", "r1", "gSteps", "diffLr", "diffSteps"]);  // no restart
-const LATENT_EXTENT = 3.5, STATUS_EVERY_MS = 250, ANIMATE_MS = 110;
+const STATUS_EVERY_MS = 250, ANIMATE_MS = 110;
 const GROUPS = (navigator.hardwareConcurrency || 2) >= 4 ? NAMES.map((n) => [n]) : [["vae", "gan"], ["diffusion"]];
 
 const ui = {
@@ -32,34 +34,43 @@ const ui = {
   numbers: Object.fromEntries(NAMES.map((n) => [n, element.querySelector(`[data-model="${n}"]`)])),
 };
 const fields = Array.from(element.querySelectorAll("[data-setting]"));
-const CHARTS = {
-  vae: [[["vaeLoss", "#111827"], ["recon", "#2563eb"], ["kl", "#ea580c"]], null],
-  gan: [[["dLoss", "#111827"], ["gLoss", "#2563eb"]], [["dReal", "#ea580c"], ["dFake", "#16a34a"]]],
-  diffusion: [[["flowLoss", "#111827"]], null],
-};
 
 let settings = P.settings({});
 let runId = 0, wanted = false, suspended = false, done = false, loop = 0;
-let data = null, drawn = [], real = null, probes = [], realLayer = null;
-let models = {};        // name -> {steps, last, history, views, measured, done, dirty, chartDirty, stepsLog}
+let data = null, drawn = [];
+let models = {};        // name -> {steps, last, measured, done, stepsLog}
 let trainers = [];      // [{port, names, running, done}]
-let frames = [], drawFrames = [], drawMs = [], statusAt = 0, drawing = false, lastPoint = null;
-let scrubFrame = null, animateTimer = 0, heatCanvas = null;
-let where = "worker";
+let painter = null;     // {port} (a worker) or {local: Painter}
+let frames = [], draws = [], statusAt = 0, drawing = false, lastPoint = null, animateTimer = 0;
+let where = "worker", painterWhere = "worker", workerUrl = null;
 
 // -- the trainers (workers, or the same code in the page) ------------------------------------------
 
+// One script for every worker: the core, then the role its first message names.
+function workerUrl_() {
+  if (workerUrl !== null) return workerUrl;
+  try {
+    const source = `const P = ${P.source};\nself.onmessage = (e) => (e.data.role === "painter" ? P.servePainter : P.serve)(self);\n`;
+    workerUrl = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+  } catch (err) { workerUrl = ""; }
+  return workerUrl;
+}
+
+function newWorker(role) {
+  const url = workerUrl_();
+  if (!url) throw new Error("no Blob URL");
+  const worker = new Worker(url);
+  worker.postMessage({ role });
+  return worker;
+}
+
 function startTrainers() {
   for (const t of trainers) if (t.port.terminate) t.port.terminate();
-  let url = null;
-  try { url = URL.createObjectURL(new Blob([`const P = ${P.source};\nP.serve(self);\n`], { type: "text/javascript" })); }
-  catch (err) { url = null; }
-  where = url ? "worker" : "page";
+  where = "worker";
   trainers = GROUPS.map((names) => {
     const t = { names, running: false, done: false, port: null };
     try {
-      if (!url) throw new Error("no Blob URL");
-      const worker = new Worker(url);
+      const worker = newWorker("trainer");
       worker.onerror = (e) => { e.preventDefault(); worker.terminate(); where = "page"; t.port = inPage(t); rebuild(); };
       worker.onmessage = (e) => receive(t, e.data);
       t.port = worker;
@@ -69,13 +80,66 @@ function startTrainers() {
     }
     return t;
   });
-  if (url) setTimeout(() => URL.revokeObjectURL(url), 60_000);  // after every worker has loaded it
 }
 
 function inPage(t) {
   const side = { postMessage: (m) => setTimeout(() => receive(t, m), 0) };
   P.serve(side, 8);  // short slices, so that the page still draws in between
   return { postMessage: (m) => setTimeout(() => side.onmessage({ data: m }), 0) };
+}
+
+// The canvases' logical sizes (their markup's width and height; what the drawing is laid out in).
+function logicalSizes() {
+  const out = {};
+  for (const [k, c] of Object.entries(ui.canvas)) out["canvas." + k] = [Number(c.dataset.w || c.width), Number(c.dataset.h || c.height)];
+  for (const [k, c] of Object.entries(ui.chart)) out["chart." + k] = [Number(c.dataset.w || c.width), Number(c.dataset.h || c.height)];
+  return out;
+}
+
+// The painter: a worker drawing on the canvases handed over to it, or the page itself.
+function startPainter() {
+  for (const c of [...Object.values(ui.canvas), ...Object.values(ui.chart)]) {
+    if (!c.dataset.w) { c.dataset.w = String(c.width); c.dataset.h = String(c.height); }
+  }
+  const logical = logicalSizes();
+  fitCanvases(true);
+  if (typeof OffscreenCanvas !== "undefined" && HTMLCanvasElement.prototype.transferControlToOffscreen) {
+    try {
+      const worker = newWorker("painter");
+      const canvas = {}, chart = {}, moved = [];
+      for (const [k, c] of Object.entries(ui.canvas)) moved.push((canvas[k] = c.transferControlToOffscreen()));
+      for (const [k, c] of Object.entries(ui.chart)) moved.push((chart[k] = c.transferControlToOffscreen()));
+      worker.postMessage({ type: "canvases", canvas, chart, logical }, moved);
+      worker.onmessage = (e) => { if (e.data.type === "drew") draws.push([performance.now(), e.data.frames, e.data.ms]); };
+      painterWhere = "worker";
+      painter = { port: worker };
+      for (const t of trainers) {  // each trainer sends the painter its views and curves straight
+        if (!t.port.terminate) continue;  // a trainer in the page sends everything to the page
+        const channel = new MessageChannel();
+        t.port.postMessage({ type: "painter", port: channel.port1 }, [channel.port1]);
+        worker.postMessage({ type: "trainer", port: channel.port2 }, [channel.port2]);
+      }
+      return;
+    } catch (err) { /* the page draws */ }
+  }
+  painterWhere = "page";
+  for (const [k, c] of Object.entries(ui.canvas)) c.__key = "canvas." + k;
+  for (const [k, c] of Object.entries(ui.chart)) c.__key = "chart." + k;
+  const newCanvas = (w, h) => { const c = document.createElement("canvas"); c.width = w; c.height = h; return c; };
+  painter = { local: new P.Painter(ui.canvas, ui.chart, logical, newCanvas) };
+}
+
+function toPainter(message) {
+  if (painter.port) painter.port.postMessage(message);
+  else if (message.type === "reset") painter.local.reset(message.id, message.settings, message.drawn);
+  else if (message.type === "add") painter.local.add(message.points);
+  else if (message.type === "scrub") painter.local.scrub(message.frame);
+  else if (message.type === "resize") painter.local.resize(message.sizes);
+}
+
+// Draw now when the page is the painter (a worker painter draws on its own clock).
+function drawLocal() {
+  if (painter && painter.local && painter.local.draw()) draws.push([performance.now(), 1, 0]);
 }
 
 function send(message) { for (const t of trainers) t.port.postMessage(message); }
@@ -90,18 +154,12 @@ function receive(t, m) {
     model.steps = s.steps;
     model.last = s.last;
     model.done = s.done;
-    for (const [k, v] of Object.entries(s.history)) {
-      model.history[k].length = s.since;
-      for (const x of v) model.history[k].push(x);
-    }
-    if (Object.values(s.history)[0].length) model.chartDirty = true;
-    if (s.views) { model.views = s.views; model.dirty = true; }
     if (s.measured) showNumbers(name, s.measured);
     model.stepsLog.push([now, s.steps]);
-    showStat(name);
+    if (painter.local && s.history) painter.local.receive(m.id, name, s);
   }
   if (trainers.every((x) => x.done) && wanted) finish();
-  else if (!wanted || suspended) { drawDirty(); status(); }
+  else if (!wanted || suspended) { drawLocal(); status(); }
   else kick();
 }
 
@@ -138,20 +196,17 @@ function applyPreset(name) {
 
 function stopAt() { return Math.max(0, Math.floor(Number(ui.stopAt.value) || 0)); }
 
-function emptyModel(name) {
-  const history = { step: [] };
-  for (const [key] of [...CHARTS[name][0], ...(CHARTS[name][1] || [])]) history[key] = [];
-  return { steps: 0, last: null, history, views: null, measured: null, done: false, dirty: true, chartDirty: true, stepsLog: [] };
+function emptyModel() {
+  return { steps: 0, last: null, measured: null, done: false, stepsLog: [] };
 }
 
 function rebuild() {
   runId += 1;
   done = false;
   data = P.makeDataset(settings.dataset, drawn);
-  real = P.shownReal(data, settings.seed);
-  probes = P.probePoints(data, settings.seed);
-  realLayer = null;
-  models = Object.fromEntries(NAMES.map((n) => [n, emptyModel(n)]));
+  models = Object.fromEntries(NAMES.map((n) => [n, emptyModel()]));
+  toPainter({ type: "reset", id: runId, settings, drawn });
+  fitCanvases();
   for (const t of trainers) {
     t.running = false; t.done = false;
     t.port.postMessage({ type: "init", id: runId, settings, drawn, models: t.names, view: { diffusion: { t: scrubT() } } });
@@ -159,7 +214,7 @@ function rebuild() {
   setScrubMax(settings.diffSteps);
   showSettings();
   for (const n of NAMES) { showNumbers(n, null); showStat(n); }
-  drawDirty();
+  drawLocal();
   status();
   if (wanted) start();
 }
@@ -168,7 +223,7 @@ function finish() {
   wanted = false;
   done = true;
   ui.play.textContent = "▶ Play";
-  drawDirty();
+  drawLocal();
   status("done");
 }
 
@@ -206,6 +261,7 @@ function suspend() {
 
 // Resume a running session when it becomes visible again (browser tab, Gradio tab).
 function resume() {
+  if (shown()) fitCanvases();
   if (!wanted || !suspended || !shown()) return;
   suspended = false;
   send({ type: "play", stopAt: stopAt() });
@@ -221,8 +277,7 @@ function frame(now) {
   if (!shown()) { suspend(); return; }
   loop = requestAnimationFrame(frame);
   frames.push(now);
-  const t0 = performance.now();
-  if (drawDirty()) { drawFrames.push(now); drawMs.push(performance.now() - t0); if (drawMs.length > 60) drawMs.shift(); }
+  drawLocal();
   if (now - statusAt > STATUS_EVERY_MS) status();
 }
 
@@ -273,6 +328,15 @@ function perSecond(times, now) {
   return times.length > 1 ? (1000 * (times.length - 1)) / (now - times[0]) : 0;
 }
 
+// Frames per second in which the painter drew something, over the last 2 s.
+function drawsPerSecond(now) {
+  while (draws.length && now - draws[0][0] > 2000) draws.shift();
+  if (painter && painter.local) return perSecond(draws.map((d) => d[0]), now);
+  let count = 0, ms = 0;
+  for (const [, n, dt] of draws) { count += n; ms += dt; }
+  return ms ? (1000 * count) / ms : 0;
+}
+
 function stepsPerSecond(log, now) {
   while (log.length > 1 && now - log[0][0] > 2000) log.shift();
   if (log.length < 2) return 0;
@@ -284,114 +348,46 @@ function status(state) {
   const now = performance.now();
   statusAt = now;
   const s = state || (done ? "done" : !wanted ? "paused" : suspended ? "hidden" : "running");
-  const fps = wanted ? perSecond(frames, now) : 0, draws = wanted ? perSecond(drawFrames, now) : 0;
+  const fps = wanted ? perSecond(frames, now) : 0, drew = wanted ? drawsPerSecond(now) : 0;
   const steps = Math.min(...NAMES.map((n) => models[n].steps));
   ui.status.dataset.state = s;
   ui.status.dataset.step = String(steps);
   ui.status.dataset.fps = fps.toFixed(1);
-  ui.status.dataset.draws = draws.toFixed(1);
+  ui.status.dataset.draws = drew.toFixed(1);
   ui.status.dataset.trainer = where;
-  if (drawMs.length) ui.status.dataset.drawMs = [...drawMs].sort((a, b) => a - b)[drawMs.length >> 1].toFixed(1);
+  ui.status.dataset.painter = painterWhere;
+  for (const n of NAMES) showStat(n);
   const rates = NAMES.map((n) => {
     const sps = wanted ? stepsPerSecond(models[n].stepsLog, now) : 0;
     ui.numbers[n].dataset.sps = sps.toFixed(0);
     return `${n === "diffusion" ? "diffusion" : n.toUpperCase()} ${sps.toFixed(0)}`;
   });
-  const what = { running: `training, steps/s: ${rates.join(", ")} · ${draws.toFixed(0)} views/s`,
+  const what = { running: `training, steps/s: ${rates.join(", ")} · ${drew.toFixed(0)} views/s`,
     paused: "paused", hidden: "paused while this tab is hidden", done: "stopped at the step you set" }[s];
   ui.status.textContent = `Step ${steps} · ${what}` +
     (settings.dataset === "drawn" ? ` · ${data.count} points drawn (drag on a plot)` : "");
 }
 
-// -- drawing: each canvas only when its model sent something new -----------------------------------------
+// -- canvas sizes -------------------------------------------------------------------------------------
 
-function realPoints() { return settings.dataset === "drawn" ? data.points() : real; }
-
-// The real points on a canvas of their own, drawn once per data set (and per stroke of a drawing).
-function realDots(v) {
-  if (!realLayer || realLayer.width !== v.w) {
-    realLayer = document.createElement("canvas");
-    realLayer.width = v.w; realLayer.height = v.h;
-    const lv = D.viewport(realLayer, v.extent), pts = realPoints();
-    D.drawDots(lv, pts, pts.length >> 1, "rgba(75, 85, 99, 0.55)", 2);
-  }
-  v.ctx.drawImage(realLayer, 0, 0);
-}
-
-function drawHeat(v, views) {
-  const res = views.heatRes;
-  if (!heatCanvas) heatCanvas = document.createElement("canvas");
-  heatCanvas.width = res; heatCanvas.height = res;
-  const hctx = heatCanvas.getContext("2d"), img = hctx.createImageData(res, res);
-  D.heatPixels(views.heat, res, img.data);
-  hctx.putImageData(img, 0, 0);
-  v.ctx.imageSmoothingEnabled = true;
-  v.ctx.drawImage(heatCanvas, 0, 0, v.w, v.h);
-}
-
-function drawVae(views) {
-  const extent = data.extent, v = D.viewport(ui.canvas.vaeData, extent);
-  D.clearView(v);
-  D.drawLatentGrid(v, views.grid, views.gridK);
-  realDots(v);
-  D.drawDots(v, views.samples, views.samples.length >> 1, "rgba(37, 99, 235, 0.7)", 2.5);
-  D.drawProbeRings(v, probes);
-  D.drawLatentSpace(D.viewport(ui.canvas.vaeLatent, LATENT_EXTENT), views, realPoints(), probes);
-}
-
-function drawGan(views) {
-  const v = D.viewport(ui.canvas.ganData, data.extent);
-  D.clearView(v);
-  drawHeat(v, views);
-  realDots(v);
-  D.drawDots(v, views.samples, views.samples.length >> 1, "rgba(234, 88, 12, 0.75)", 2.5);
-}
-
-function drawDiffusion(views) {
-  const extent = data.extent, v = D.viewport(ui.canvas.diffData, extent);
-  D.clearView(v);
-  realDots(v);
-  D.drawDots(v, views.samples, views.samples.length >> 1, "rgba(22, 163, 74, 0.75)", 2.5);
-  const k = Math.min(scrubFrame === null ? views.K : scrubFrame, views.K);
-  const r = D.viewport(ui.canvas.diffReverse, extent);
-  D.clearView(r);
-  D.drawPaths(r, views.path, views.traced, views.K, k);
-  const f = D.viewport(ui.canvas.diffField, extent);
-  D.clearView(f);
-  f.ctx.globalAlpha = 0.35;
-  realDots(f);
-  f.ctx.globalAlpha = 1;
-  D.drawArrows(f, views.field, 3);
-}
-
-const DRAW = { vae: drawVae, gan: drawGan, diffusion: drawDiffusion };
-
-// Draw every canvas whose model changed since it was last drawn; true when anything was drawn.
-function drawDirty() {
-  let any = false;
-  for (const name of NAMES) {
-    const model = models[name];
-    if (model.dirty) {
-      model.dirty = false;
-      if (model.views) DRAW[name](model.views); else blank(name);
-      any = true;
-    }
-    if (model.chartDirty) {
-      model.chartDirty = false;
-      D.drawChart(ui.chart[name], model.history, ...CHARTS[name]);
-      any = true;
+// Give each canvas as many pixels as it shows (its drawing keeps its logical size, data-w x data-h):
+// a 600 x 600 canvas shown at 300 x 300 costs four times the pixels to fill and to send to the screen.
+// Before the canvases are handed to the painter (`direct`) the page sets their sizes; after, the
+// painter does.
+function fitCanvases(direct = false) {
+  const ratio = window.devicePixelRatio || 1, sizes = {};
+  for (const [group, canvases] of [["canvas", ui.canvas], ["chart", ui.chart]]) {
+    for (const [k, c] of Object.entries(canvases)) {
+      const shown = c.clientWidth;
+      if (!shown) continue;  // hidden: keep its size until it shows
+      const w = Math.min(Number(c.dataset.w), Math.round(shown * ratio));
+      sizes[group + "." + k] = [w, Math.round((w * Number(c.dataset.h)) / Number(c.dataset.w))];
+      if (direct) { c.width = sizes[group + "." + k][0]; c.height = sizes[group + "." + k][1]; }
     }
   }
-  return any;
+  if (!direct && painter && Object.keys(sizes).length) toPainter({ type: "resize", sizes });
 }
-
-// Before a model's first views arrive: the real points alone.
-function blank(name) {
-  const extent = data.extent;
-  const canvases = { vae: [ui.canvas.vaeData], gan: [ui.canvas.ganData], diffusion: [ui.canvas.diffData, ui.canvas.diffReverse, ui.canvas.diffField] }[name];
-  for (const c of canvases) { const v = D.viewport(c, extent); D.clearView(v); realDots(v); }
-  if (name === "vae") D.clearView(D.viewport(ui.canvas.vaeLatent, LATENT_EXTENT));
-}
+window.addEventListener("resize", () => { fitCanvases(); drawLocal(); });
 
 // -- the diffusion model's time scrubber ------------------------------------------------------------
 
@@ -406,11 +402,9 @@ function setScrubMax(K) {
 
 function onScrub() {
   const K = Number(ui.scrub.max), k = Number(ui.scrub.value), t = 1 - k / K;
-  scrubFrame = k;
   ui.scrubT.textContent = t.toFixed(2);
   send({ type: "view", name: "diffusion", options: { t } });
-  models.diffusion.dirty = true;
-  if (!wanted || suspended) drawDirty();
+  if (painter) { toPainter({ type: "scrub", frame: k }); if (!wanted || suspended) drawLocal(); }
 }
 
 function toggleAnimation() {
@@ -448,9 +442,8 @@ function addStroke(canvas, e) {
   if (!kept.length) return;
   drawn.push(...kept);
   send({ type: "add", points: kept });
-  realLayer = null;
-  for (const n of NAMES) models[n].dirty = true;
-  if (!wanted) drawDirty();
+  toPainter({ type: "add", points: kept });
+  if (!wanted) drawLocal();
   status();
 }
 
@@ -462,10 +455,7 @@ for (const canvas of [ui.canvas.vaeData, ui.canvas.ganData, ui.canvas.diffData])
     addStroke(canvas, e);
   });
   canvas.addEventListener("pointermove", (e) => { if (drawing) addStroke(canvas, e); });
-  canvas.addEventListener("pointerup", () => {
-    drawing = false;
-    if (probes.length === 0 && data.count) probes = P.probePoints(data, settings.seed);
-  });
+  canvas.addEventListener("pointerup", () => { drawing = false; });
 }
 
 // -- wiring -----------------------------------------------------------------------------------------
@@ -489,8 +479,10 @@ ui.clear.addEventListener("click", () => { drawn = []; rebuild(); });
 element.genlabPlayground = {
   get models() { return models; }, get running() { return wanted; }, get settings() { return { ...settings }; },
   get trainer() { return where; }, get groups() { return GROUPS; }, get dataCount() { return data.count; },
-  play: start, pause, reset: rebuild, applyPreset, draw: drawDirty,
+  get painter() { return painterWhere; },
+  play: start, pause, reset: rebuild, applyPreset,
   set(values) { settings = P.settings({ ...settings, ...values }); rebuild(); },
 };
 startTrainers();
+startPainter();
 rebuild();

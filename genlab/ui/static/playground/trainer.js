@@ -8,14 +8,17 @@
 //   {type: "play", stopAt}  {type: "pause"}  {type: "step"}  {type: "stopAt", stopAt}
 //   {type: "set", key, value}  (a setting that applies at once)   {type: "add", points: [x, y, ...]}
 //   {type: "view", name, options}  (a view's options changed, e.g. the diffusion scrubber's t)
+//   {type: "painter", port}  (a port to the painter: from then on views and curves go there)
 // Messages out: {type: "state", id, running, done, models: {name: {steps, last, since, history,
-// views | null, measured | null, done}}}. Each model steps in order from its own random streams, so
-// how the models are grouped and how fast the machine is change only how often the page hears.
+// views | null, measured | null, done}}}; with a painter, the page gets {steps, last, measured,
+// done} per model and the painter {since, history, views}. Each model steps in order from its own
+// random streams, so how the models are grouped and how fast the machine is change only how often
+// the page hears.
 const { Playground, MEASURE_SAMPLES, shownReal, probePoints, SHOW_ENCODED } = P;
 
 function serve(port, sliceMs = 25, postMs = 50) {
   let run = null, names = [], id = 0, running = false, stopAt = 0, scheduled = false, postedAt = -Infinity;
-  let sent = {}, measures = null, viewClock = null, viewOptions = {}, forceView = {};
+  let sent = {}, measures = null, viewClock = null, viewOptions = {}, forceView = {}, painter = null;
   const now = () => (typeof performance !== "undefined" ? performance.now() : Date.now());
   // zero-delay scheduling (setTimeout(0) is clamped to 4 ms once nested)
   const channel = typeof MessageChannel !== "undefined" ? new MessageChannel() : null;
@@ -68,7 +71,15 @@ function serve(port, sliceMs = 25, postMs = 50) {
       out[name] = { ...snap, measured, views: view, done: finished(model) };
     }
     postedAt = now();
-    port.postMessage({ type: "state", id, running, done, models: out });
+    if (painter) {  // the views and curves go straight to the painter; the page gets the numbers
+      const small = {}, big = {};
+      for (const [name, o] of Object.entries(out)) {
+        small[name] = { steps: o.steps, last: o.last, measured: o.measured, done: o.done };
+        big[name] = { since: o.since, history: o.history, views: o.views };
+      }
+      painter.postMessage({ type: "state", id, models: big });
+      port.postMessage({ type: "state", id, running, done, models: small });
+    } else port.postMessage({ type: "state", id, running, done, models: out });
   }
 
   function schedule() {
@@ -89,7 +100,9 @@ function serve(port, sliceMs = 25, postMs = 50) {
 
   port.onmessage = (e) => {
     const m = e.data;
-    if (m.type === "init") {
+    if (m.type === "painter") {  // a port to the painter: views and curves go there
+      painter = m.port;
+    } else if (m.type === "init") {
       names = m.models || P.MODEL_NAMES;
       run = new Playground(m.settings, m.drawn, names);
       id = m.id; running = false; viewOptions = m.view || {};
