@@ -59,8 +59,9 @@ PANEL_CSS = """
 .gl-group-title { font-weight: 600; margin: 2px 0 4px; }
 .gl-row { display: grid; grid-template-columns: 4.5em 1fr 3.2em 7.5em; gap: 6px; align-items: center;
           font-size: 13px; padding: 1px 0; }
-.gl-row input { width: 100%; margin: 0; }
-.gl-value { font-variant-numeric: tabular-nums; text-align: right; }
+/* contain: a slider's thumb and its number change on every move; their boxes keep their size */
+.gl-row input { width: 100%; margin: 0; height: 18px; contain: strict; }
+.gl-value { font-variant-numeric: tabular-nums; text-align: right; height: 1.5em; line-height: 1.5em; contain: strict; }
 .gl-note { opacity: 0.65; font-size: 12px; white-space: nowrap; }
 .gl-inactive { opacity: 0.55; }
 """

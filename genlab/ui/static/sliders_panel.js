@@ -68,14 +68,25 @@ function showValues(except) {
   }
 }
 
+// The status line says how long the last decode took once the slider rests (a text that changed on
+// every move would cost the page a layout per frame while dragging).
+let statusTimer = 0, lastDecodeMs = 0;
+function showStatus() {
+  statusTimer = 0;
+  const text = linkNote + `Decoded in your browser in ${lastDecodeMs.toFixed(1)} ms (${net ? net.backend : "?"}).`;
+  if (statusLine.textContent !== text) statusLine.textContent = text;
+}
+
 function render() {
   dirty = false;
   if (!net || !z) return;
   const t0 = performance.now();
   G.draw(canvas, net.decode(z), net.outputShape);
+  lastDecodeMs = performance.now() - t0;
   renders += 1;
   canvas.dataset.renders = renders;
-  statusLine.textContent = linkNote + `Decoded in your browser in ${(performance.now() - t0).toFixed(1)} ms.`;
+  if (statusTimer) clearTimeout(statusTimer);
+  statusTimer = setTimeout(showStatus, 300);
   canvas.dispatchEvent(new CustomEvent("genlab-draw", { detail: { renders } }));
 }
 
