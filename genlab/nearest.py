@@ -227,8 +227,10 @@ class NearestIndex:
     def __init__(self, classifier: Checkpoint, features: torch.Tensor, live_dims: torch.Tensor,
                  labels: torch.Tensor, test_distances: torch.Tensor, meta: dict[str, str]) -> None:
         self.classifier = classifier
-        self.features = features.float().contiguous()  # (N, L): float16 on disk, float32 to search
-        self.sq_norms = self.features.pow(2).sum(1)  # (N,)
+        # (L, N) float32, transposed: float16 on disk; a query's matmul reads contiguous rows (3-5x faster
+        # than through a transposed view on this project's CPU)
+        self.features_by_dim = features.float().T.contiguous()
+        self.sq_norms = self.features_by_dim.pow(2).sum(0)  # (N,)
         self.live_dims = live_dims.long()
         feature_dim = int(classifier.model.config.feature_dim)
         dead = torch.ones(feature_dim, dtype=torch.bool)
@@ -243,11 +245,16 @@ class NearestIndex:
 
     # -- what it is --------------------------------------------------------------------------------
     @property
+    def features(self) -> torch.Tensor:
+        """The training images' features (N, L) in the live dimensions (a view)."""
+        return self.features_by_dim.T
+
+    @property
     def dataset(self) -> str:
         return self.classifier.dataset
 
     def __len__(self) -> int:
-        return int(self.features.shape[0])
+        return int(self.features_by_dim.shape[1])
 
     @property
     def class_names(self) -> list[str]:
@@ -279,7 +286,7 @@ class NearestIndex:
         for start in range(0, feats.shape[0], QUERY_CHUNK):
             q = live[start:start + QUERY_CHUNK]
             # ||q - t||^2 = ||q_live||^2 + ||q_dead||^2 + ||t||^2 - 2 q_live . t (t is zero in the dead dims)
-            d2 = torch.addmm(self.sq_norms[None], q, self.features.T, alpha=-2.0)
+            d2 = torch.addmm(self.sq_norms[None], q, self.features_by_dim, alpha=-2.0)
             d2 += (q.pow(2).sum(1) + dead[start:start + QUERY_CHUNK].pow(2).sum(1))[:, None]
             best, idx = torch.topk(d2, k, dim=1, largest=False)  # sorted, nearest first
             indices.append(idx)

@@ -199,3 +199,43 @@ def test_the_python_api_finds_the_nearest_training_images(shipped_index):
     assert found.reference.median == shipped_index.reference.median and found.verdict(2).endswith(".")
     train = load_dataset("mnist", "train")
     assert gan.nearest(train.images[42]).indices[0, 0] == 42  # a training image finds itself
+
+
+# -- in the browser ---------------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
+@pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
+def test_clicking_a_sample_shows_its_nearest_training_images(genlab_app, genlab_app_checkpoints):  # noqa: F811
+    classifier = load_checkpoint(genlab_app_checkpoints / "mnist-classifier")
+    if not nearest.NearestIndex.shard_paths(classifier.path):
+        nearest.precompute(classifier)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.set_default_timeout(180_000)
+        joins: list[str] = []
+        page.on("request", lambda r: joins.append(r.url) if "/queue/join" in r.url else None)
+        page.goto(genlab_app)
+        grid_image = page.locator("#genlab-samples img").first
+        grid_image.wait_for()
+        page.wait_for_timeout(1000)
+        assert joins == [], "the panel adds no event on page open"
+        assert "Click a sample" in page.inner_text("#genlab-nearest-note")
+        # the 10th sample: row 2, column 2 of the 8-column grid (cells of 84 pixels, 2 apart)
+        shown, natural = grid_image.bounding_box(), grid_image.evaluate("(el) => el.naturalWidth")
+        scale = shown["width"] / natural
+        grid_image.click(position={"x": (2 + 86 + 42) * scale, "y": (2 + 86 + 42) * scale})
+        page.wait_for_function("() => document.querySelectorAll('#genlab-nearest img').length === 6")
+        note = page.inner_text("#genlab-nearest-note")
+        assert note.startswith("Sample 10 of") and "nearest training image is at" in note and "median" in note
+        captions = page.inner_text("#genlab-nearest")
+        assert "sample 10" in captions and captions.count("#") >= 5
+        browser.close()
