@@ -179,12 +179,26 @@ def test_javascript_decoder_matches_pytorch(page, make, backend):
     assert (got - expected).abs().max().item() < 1e-4
 
 
+def expected_kernels(spec: dict) -> list[str]:
+    """The kernel function decoder.js should pick for each weighted layer of `spec`: conv_sparse for a
+    convolution of at least 4 output channels whose input is a ReLU's output, conv otherwise."""
+    kernels, after_relu = [], False
+    for layer in spec["layers"]:
+        t = layer["type"]
+        if t in ("linear", "conv2d", "conv_transpose2d"):
+            kernels.append("conv_sparse" if t != "linear" and after_relu and layer["out_channels"] >= 4 else "conv")
+            after_relu = False
+        elif t in ("relu", "silu", "sigmoid"):
+            after_relu = t == "relu"
+    return kernels
+
+
 def test_inputs_after_a_relu_take_the_sparse_kernel(page):
     """A GAN's convolutions read ReLU outputs and run in conv_sparse; a VAE's (SiLU) in conv."""
-    kernels = page.evaluate("(specs) => specs.map(spec => GenlabDecoder.build(spec, {backend: 'wasm'}).kernels)",
-                            [export_decoder(tiny_gan()), export_decoder(tiny_vae())])
-    assert kernels[0][0] == "conv" and len(kernels[0]) > 1 and set(kernels[0][1:]) == {"conv_sparse"}  # Linear first
-    assert set(kernels[1]) == {"conv"}
+    specs = [export_decoder(tiny_gan()), export_decoder(tiny_vae()), odd_channels_spec()[0]]
+    kernels = page.evaluate("(specs) => specs.map(spec => GenlabDecoder.build(spec, {backend: 'wasm'}).kernels)", specs)
+    assert kernels == [expected_kernels(spec) for spec in specs]
+    assert "conv_sparse" in kernels[0] and "conv_sparse" not in kernels[1] and "conv_sparse" in kernels[2]
 
 
 def odd_channels_spec() -> tuple[dict, int]:

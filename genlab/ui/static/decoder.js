@@ -8,9 +8,11 @@
 //   GenlabDecoder.draw(canvas, image, net.outputShape);
 //
 // Two backends compute the same float32 sums in different orders:
-//  - "wasm" (used when the browser has WebAssembly SIMD): the weighted layers run in the small kernel
-//    of decoder_kernel.c (decoder_kernel.wasm, fetched by this script: see loadKernel), as gathers over channels-last
-//    tensors with a zero border, on weights packed at load time; activations and the reshape run here.
+//  - "wasm" (used when the browser has WebAssembly SIMD): the weighted layers and the activation after
+//    each run in the small kernel of decoder_kernel.c (decoder_kernel.wasm, fetched by this script:
+//    see loadKernel), as gathers over channels-last tensors with a zero border, on weights packed at
+//    load time; an input that follows a ReLU takes the kernel's sparse path (only nonzero channels).
+//    The latent_class layer, the reshape and any activation not right after a weighted layer run here.
 //  - "js": plain typed-array loops, a scatter that skips the zeros ReLU leaves (about half).
 // Activations are kept channels-last (H, W, C) between layers in both.
 (function () {
@@ -279,6 +281,7 @@
     relu: (v) => (v > 0 ? v : 0),
     sigmoid: (v) => 1 / (1 + Math.exp(-v)),
   };
+  const KERNEL_ACTIVATIONS = { relu: 1, silu: 2, sigmoid: 3 };  // decoder_kernel.c's ACT_*
 
   function buildWasm(spec, module) {
     const memory = new WebAssembly.Memory({ initial: 2 });
@@ -314,7 +317,7 @@
     }
     const bias = (l, n) => place(l.bias ? fromBase64(l.bias, n) : new Float32Array(n));
 
-    const steps = [];  // run in order by decode(); kernel steps have a `relu` flag a ReLU may set
+    const steps = [];  // run in order by decode(); kernel steps have an `act` an activation may set
     const kernels = [];  // the kernel function of each weighted layer, in order ("conv", "conv_sparse")
     let f32 = null;  // view of the memory, made once it has grown
     const input = tensor(1, 1, spec.latent_dim, 0);
@@ -329,7 +332,7 @@
         const b = bias(l, nOut), taps = place(Int32Array.of(0));
         kernels.push("conv");
         const x = h, y = tensor(1, 1, nOut, 0);
-        steps.push({ relu: 0, run() { conv(x.at * 4, 0, 0, taps, 1, nIn, w, b, nOut, y.at * 4, 0, 0, 1, 1, this.relu); } });
+        steps.push({ act: 0, run() { conv(x.at * 4, 0, 0, taps, 1, nIn, w, b, nOut, y.at * 4, 0, 0, 1, 1, this.act); } });
         h = y;
       } else if (l.type === "latent_class") {
         const k = l.classes, n = h.C;
@@ -380,8 +383,9 @@
             }
         }
         // An input that follows a ReLU (about half zeros) runs in conv_sparse, on the lists of its
-        // nonzero channels that `compact` makes per pixel; any other in conv. Same sums either way.
-        const sparse = !!x.zeros, rowPix = x.W + 2, npix = (x.H + 2) * rowPix;
+        // nonzero channels that `compact` makes per pixel; any other in conv, and so do layers of fewer
+        // than 4 output channels (conv's dot products over channels beat per-channel lists there).
+        const sparse = !!x.zeros && cout >= 4, rowPix = x.W + 2, npix = (x.H + 2) * rowPix;
         const placed = calls.map((c) => ({
           ...c,
           tapoff: place(Int32Array.from(c.taps, ([, , dy, dx]) => sparse ? (dy + 1) * rowPix + (dx + 1)
@@ -393,24 +397,25 @@
         kernels.push(sparse ? "conv_sparse" : "conv");
         if (sparse) {
           const counts = reserve(npix * 4), idx = reserve(npix * cin * 4), val = reserve(npix * cin * 4);
-          steps.push({ relu: 0, run() {
+          steps.push({ act: 0, run() {
             compact(x.at * 4, npix, cin, counts, idx, val);
             for (const c of placed)
               convSparse(counts, idx, val, cin, rowPix, c.tapoff, c.taps.length, c.w, b, cout,
-                         c.y0 * 4, c.ypix, c.yrow, x.H, x.W, this.relu);
+                         c.y0 * 4, c.ypix, c.yrow, x.H, x.W, this.act);
           } });
         } else {
-          steps.push({ relu: 0, run() {
+          steps.push({ act: 0, run() {
             for (const c of placed)
               conv(x.at * 4, cin, x.rowFloats, c.tapoff, c.taps.length, cin, c.w, b, cout,
-                   c.y0 * 4, c.ypix, c.yrow, x.H, x.W, this.relu);
+                   c.y0 * 4, c.ypix, c.yrow, x.H, x.W, this.act);
           } });
         }
         h = y;
       } else if (l.type in ACTIVATIONS) {
         const last = steps[steps.length - 1];
         h.zeros = l.type === "relu";  // a ReLU's output: the next convolution may skip its zeros
-        if (l.type === "relu" && last && "relu" in last && !last.relu) { last.relu = 1; return; }
+        // The activation right after a weighted layer runs in the kernel, as it stores the layer's output.
+        if (last && "act" in last && !last.act) { last.act = KERNEL_ACTIVATIONS[l.type]; return; }
         const f = ACTIVATIONS[l.type], t = h;
         steps.push({ run() {  // in place, on the interior only: the border stays zero
           for (let r = 0; r < t.H; r++) {

@@ -33,10 +33,43 @@
 // Four float lanes, loaded and stored at any 4-byte alignment (clang's vector extension: +, * per lane).
 typedef float f32x4 __attribute__((vector_size(16), aligned(4)));
 
+// The activation a layer's outputs go through as they are stored: ACT_NONE, ACT_RELU (max(0, x)),
+// ACT_SILU (x / (1 + e^-x)) or ACT_SIGMOID (1 / (1 + e^-x)), with e^x as Cephes' expf computes it
+// (a degree-6 polynomial on x - n ln 2, times 2^n; within 2 float ulps of the exact value).
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_SILU = 2, ACT_SIGMOID = 3 };
+
+INLINE f32x4 splat(float v) { return (f32x4)wasm_f32x4_splat(v); }
+
+INLINE f32x4 exp4(f32x4 x) {
+  x = (f32x4)wasm_f32x4_pmin((v128_t)splat(88.3762626647949f), (v128_t)x);
+  x = (f32x4)wasm_f32x4_pmax((v128_t)splat(-87.3365447505531f), (v128_t)x);
+  f32x4 n = (f32x4)wasm_f32x4_nearest((v128_t)(x * splat(1.44269504088896341f)));
+  x = x - n * splat(0.693359375f);
+  x = x - n * splat(-2.12194440e-4f);
+  f32x4 p = splat(1.9875691500e-4f);
+  p = p * x + splat(1.3981999507e-3f);
+  p = p * x + splat(8.3334519073e-3f);
+  p = p * x + splat(4.1665795894e-2f);
+  p = p * x + splat(1.6666665459e-1f);
+  p = p * x + splat(5.0000001201e-1f);
+  p = p * (x * x) + x + splat(1.0f);
+  v128_t pow2n = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4((v128_t)n), wasm_i32x4_splat(127)), 23);
+  return p * (f32x4)pow2n;
+}
+
+INLINE f32x4 activate(f32x4 r, int act) {
+  if (act == ACT_RELU) return (f32x4)wasm_f32x4_pmax((v128_t)r, wasm_f32x4_splat(0.0f));  // 0 < r ? r : 0
+  if (act == ACT_SILU) return r / (splat(1.0f) + exp4(-r));
+  if (act == ACT_SIGMOID) return splat(1.0f) / (splat(1.0f) + exp4(-r));
+  return r;
+}
+
+INLINE float activate1(float s, int act) { return act == ACT_NONE ? s : activate(splat(s), act)[0]; }
+
 // P pixels x NV vectors (4 NV channels) starting at output channel block `wb`. Every product is
 // added in the order t, ci, as the sparse kernel below and the plain JavaScript decoder add them.
 INLINE void tile(int P, int NV, const float *x, int xpix, const int *tapoff, int ntaps, int cin,
-                 const float *wb, const float *bias, float *y, int ypix, int relu) {
+                 const float *wb, const float *bias, float *y, int ypix, int act) {
   f32x4 acc[16];
   UNROLL for (int v = 0; v < NV; v++) {
     f32x4 b = *(const f32x4 *)(bias + 4 * v);
@@ -57,8 +90,7 @@ INLINE void tile(int P, int NV, const float *x, int xpix, const int *tapoff, int
   UNROLL for (int p = 0; p < P; p++)
     UNROLL for (int v = 0; v < NV; v++) {
       f32x4 r = acc[p * NV + v];
-      if (relu) r = (f32x4)wasm_f32x4_pmax((v128_t)r, wasm_f32x4_splat(0.0f));  // 0 < r ? r : 0
-      *(f32x4 *)(y + p * ypix + 4 * v) = r;
+      *(f32x4 *)(y + p * ypix + 4 * v) = activate(r, act);
     }
 }
 
@@ -66,32 +98,32 @@ INLINE void tile(int P, int NV, const float *x, int xpix, const int *tapoff, int
 // PT * NV accumulators: 8 for the 16- and 8-channel blocks, which leaves the weights, the splats and a
 // product in registers on x86-64's 16 vector registers (16 accumulators spilled to the stack).
 INLINE void row(int PT, int NV, const float *x, int xpix, const int *tapoff, int ntaps, int cin, const float *wb,
-                const float *bias, float *y, int ypix, int ow, int relu) {
+                const float *bias, float *y, int ypix, int ow, int act) {
   int ox = 0;
   for (; ox + PT <= ow; ox += PT)
-    tile(PT, NV, x + ox * xpix, xpix, tapoff, ntaps, cin, wb, bias, y + ox * ypix, ypix, relu);
+    tile(PT, NV, x + ox * xpix, xpix, tapoff, ntaps, cin, wb, bias, y + ox * ypix, ypix, act);
   for (; ox < ow; ox++)
-    tile(1, NV, x + ox * xpix, xpix, tapoff, ntaps, cin, wb, bias, y + ox * ypix, ypix, relu);
+    tile(1, NV, x + ox * xpix, xpix, tapoff, ntaps, cin, wb, bias, y + ox * ypix, ypix, act);
 }
 
 // One function per channel-block width: inlined all into `conv`, clang leaves some accumulators in memory.
 static __attribute__((noinline)) void row16(const float *x, int xpix, const int *tapoff, int ntaps, int cin,
-                                            const float *wb, const float *bias, float *y, int ypix, int ow, int relu) {
-  row(2, 4, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, relu);
+                                            const float *wb, const float *bias, float *y, int ypix, int ow, int act) {
+  row(2, 4, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, act);
 }
 static __attribute__((noinline)) void row8(const float *x, int xpix, const int *tapoff, int ntaps, int cin,
-                                           const float *wb, const float *bias, float *y, int ypix, int ow, int relu) {
-  row(4, 2, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, relu);
+                                           const float *wb, const float *bias, float *y, int ypix, int ow, int act) {
+  row(4, 2, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, act);
 }
 static __attribute__((noinline)) void row4(const float *x, int xpix, const int *tapoff, int ntaps, int cin,
-                                           const float *wb, const float *bias, float *y, int ypix, int ow, int relu) {
-  row(4, 1, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, relu);
+                                           const float *wb, const float *bias, float *y, int ypix, int ow, int act) {
+  row(4, 1, x, xpix, tapoff, ntaps, cin, wb, bias, y, ypix, ow, act);
 }
 
 // A channel that is not part of a four-channel block: a dot product over ci per tap and pixel.
 static void single_channel(const float *x, int xpix, int xrow, const int *tapoff, int ntaps, int cin,
                            const float *w, float bias, float *y, int ypix, int yrow, int oh, int ow,
-                           int relu) {
+                           int act) {
   for (int oy = 0; oy < oh; oy++)
     for (int ox = 0; ox < ow; ox++) {
       const float *xp = x + oy * xrow + ox * xpix;
@@ -106,27 +138,27 @@ static void single_channel(const float *x, int xpix, int xrow, const int *tapoff
       }
       float s = bias + ((wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1)) +
                         (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3))) + tail;
-      y[oy * yrow + ox * ypix] = relu && s < 0.0f ? 0.0f : s;
+      y[oy * yrow + ox * ypix] = activate1(s, act);
     }
 }
 
 // The layer (see the top of the file). Pointers are byte offsets into the instance's memory;
-// `bias` holds cout values (zeros when the layer has none); `relu` applies max(0, .) to the result.
+// `bias` holds cout values (zeros when the layer has none); `act` is the activation of the result (ACT_*).
 __attribute__((export_name("conv")))
 void conv(const float *x, int xpix, int xrow, const int *tapoff, int ntaps, int cin, const float *w,
-          const float *bias, int cout, float *y, int ypix, int yrow, int oh, int ow, int relu) {
+          const float *bias, int cout, float *y, int ypix, int yrow, int oh, int ow, int act) {
   int co = 0, k = ntaps * cin;
   for (; co + 16 <= cout; co += 16, w += 16 * k)
     for (int oy = 0; oy < oh; oy++)
-      row16(x + oy * xrow, xpix, tapoff, ntaps, cin, w, bias + co, y + oy * yrow + co, ypix, ow, relu);
+      row16(x + oy * xrow, xpix, tapoff, ntaps, cin, w, bias + co, y + oy * yrow + co, ypix, ow, act);
   for (; co + 8 <= cout; co += 8, w += 8 * k)
     for (int oy = 0; oy < oh; oy++)
-      row8(x + oy * xrow, xpix, tapoff, ntaps, cin, w, bias + co, y + oy * yrow + co, ypix, ow, relu);
+      row8(x + oy * xrow, xpix, tapoff, ntaps, cin, w, bias + co, y + oy * yrow + co, ypix, ow, act);
   for (; co + 4 <= cout; co += 4, w += 4 * k)
     for (int oy = 0; oy < oh; oy++)
-      row4(x + oy * xrow, xpix, tapoff, ntaps, cin, w, bias + co, y + oy * yrow + co, ypix, ow, relu);
+      row4(x + oy * xrow, xpix, tapoff, ntaps, cin, w, bias + co, y + oy * yrow + co, ypix, ow, act);
   for (; co < cout; co++, w += k)
-    single_channel(x, xpix, xrow, tapoff, ntaps, cin, w, bias[co], y + co, ypix, yrow, oh, ow, relu);
+    single_channel(x, xpix, xrow, tapoff, ntaps, cin, w, bias[co], y + co, ypix, yrow, oh, ow, act);
 }
 
 // -- the sparse path: inputs after a ReLU -------------------------------------------------------------
@@ -149,7 +181,7 @@ void compact(const float *x, int npix, int cin, int *counts, int *idx, float *va
 
 // One output pixel, NV vectors (4 NV channels) of the block whose weights start at wb ([t][ci][4 NV]).
 INLINE void sparse_pixel(int NV, const int *counts, const int *idx, const float *val, int cin, int q0,
-                         const int *tappix, int ntaps, const float *wb, const float *bias, float *y, int relu) {
+                         const int *tappix, int ntaps, const float *wb, const float *bias, float *y, int act) {
   f32x4 acc[8];
   UNROLL for (int v = 0; v < NV; v++) acc[v] = *(const f32x4 *)(bias + 4 * v);
   for (int t = 0; t < ntaps; t++) {
@@ -164,8 +196,7 @@ INLINE void sparse_pixel(int NV, const int *counts, const int *idx, const float 
   }
   UNROLL for (int v = 0; v < NV; v++) {
     f32x4 r = acc[v];
-    if (relu) r = (f32x4)wasm_f32x4_pmax((v128_t)r, wasm_f32x4_splat(0.0f));
-    *(f32x4 *)(y + 4 * v) = r;
+    *(f32x4 *)(y + 4 * v) = activate(r, act);
   }
 }
 
@@ -173,11 +204,11 @@ INLINE void sparse_pixel(int NV, const int *counts, const int *idx, const float 
   static __attribute__((noinline)) void NAME(const int *counts, const int *idx, const float *val, int cin, \
                                              int xrowpix, const int *tappix, int ntaps, const float *wb,  \
                                              const float *bias, float *y, int ypix, int yrow, int oh,      \
-                                             int ow, int relu) {                                           \
+                                             int ow, int act) {                                           \
     for (int oy = 0; oy < oh; oy++)                                                                      \
       for (int ox = 0; ox < ow; ox++)                                                                    \
         sparse_pixel(NV, counts, idx, val, cin, oy * xrowpix + ox, tappix, ntaps, wb, bias,              \
-                     y + oy * yrow + ox * ypix, relu);                                                   \
+                     y + oy * yrow + ox * ypix, act);                                                   \
   }
 SPARSE_BLOCK(sparse32, 8)
 SPARSE_BLOCK(sparse16, 4)
@@ -190,16 +221,16 @@ SPARSE_BLOCK(sparse4, 1)
 __attribute__((export_name("conv_sparse")))
 void conv_sparse(const int *counts, const int *idx, const float *val, int cin, int xrowpix, const int *tappix,
                  int ntaps, const float *w, const float *bias, int cout, float *y, int ypix, int yrow,
-                 int oh, int ow, int relu) {
+                 int oh, int ow, int act) {
   int co = 0, k = ntaps * cin;
   for (; co + 32 <= cout; co += 32, w += 32 * k)
-    sparse32(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, relu);
+    sparse32(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, act);
   for (; co + 16 <= cout; co += 16, w += 16 * k)
-    sparse16(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, relu);
+    sparse16(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, act);
   for (; co + 8 <= cout; co += 8, w += 8 * k)
-    sparse8(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, relu);
+    sparse8(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, act);
   for (; co + 4 <= cout; co += 4, w += 4 * k)
-    sparse4(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, relu);
+    sparse4(counts, idx, val, cin, xrowpix, tappix, ntaps, w, bias + co, y + co, ypix, yrow, oh, ow, act);
   for (; co < cout; co++, w += k)
     for (int oy = 0; oy < oh; oy++)
       for (int ox = 0; ox < ow; ox++) {
@@ -211,6 +242,6 @@ void conv_sparse(const int *counts, const int *idx, const float *val, int cin, i
           for (int j = 0; j < n; j++) s += vq[j] * wt[iq[j]];
         }
         s += bias[co];
-        y[oy * yrow + ox * ypix + co] = relu && s < 0.0f ? 0.0f : s;
+        y[oy * yrow + ox * ypix + co] = activate1(s, act);
       }
 }
