@@ -1,6 +1,7 @@
 """Model-quality benchmarks (issue 6): each of our models beside a reference measured in the same run.
 
     nice -n 10 .venv/bin/python bench/quality.py            # full: about 12 minutes on 2 quiet cores
+    nice -n 10 .venv/bin/python bench/quality.py --only samplers --write   # section 5 into BENCHMARKS.md
     .venv/bin/python bench/quality.py --quick               # smoke test: tiny budgets, under ~90 s
     .venv/bin/python bench/quality.py --quick --only gan    # one section
 
@@ -16,6 +17,10 @@ puts them in BENCHMARKS.md. The sections:
    GANs, and the real-vs-real floor: Fréchet distance, class histogram, precision and recall in
    the shipped classifier's feature space.
 4. Training cost: each shipped checkpoint's logged training time and the peak memory of its recipe.
+5. Every shipped generative model (VAEs, VAEs with a latent diffusion prior, GANs, pixel diffusion),
+   one table per dataset, loaded and sampled as the app does: Fréchet distance over the real-vs-real
+   floor, precision and recall, the classifier's confident share and class KL, milliseconds per
+   sample, beside the floor and the VAEs' reconstruction limits, with the training times.
 
 Every random draw comes from a seeded torch.Generator; checkpoints and recipes are read at run
 time (train/ship_checkpoints.sh, checkpoints/*), nothing about them is hard-coded.
@@ -43,6 +48,7 @@ if str(REPO) not in sys.path:  # run from a checkout, no install
     sys.path.insert(0, str(REPO))
 
 from bench.reference_models import DCGAN28, ReferenceVAE, reference_vae_loss  # noqa: E402
+from bench.report import BENCHMARKS, run_stamp  # noqa: E402
 from genlab import metrics  # noqa: E402
 from genlab.checkpoints import (  # noqa: E402
     DEFAULT_CHECKPOINT_DIR, build_model, list_checkpoints, load_checkpoint, read_config, read_history,
@@ -79,12 +85,16 @@ class Budget:
     gan_samples: int  # generated images per model, and real test images they are compared with
     cost_recipes: int | None  # how many shipped recipes to rerun for peak memory (None: all)
     cost_limit: int  # training images of that rerun (one epoch)
+    sampler_samples: int = 2000  # samples per shipped generative model (and real test images) in section 5
+    sampler_timing: int = 8  # single samples timed per model in section 5
 
 
 FULL = Budget("full", None, None, 10, nll_k=5000, nll_seconds=150.0, nll_max_digits=2000,
-              gan_seconds=240.0, gan_max_steps=100_000, gan_samples=2000, cost_recipes=None, cost_limit=512)
+              gan_seconds=240.0, gan_max_steps=100_000, gan_samples=2000, cost_recipes=None, cost_limit=512,
+              sampler_samples=2000, sampler_timing=8)
 QUICK = Budget("quick", 2000, 2000, 1, nll_k=100, nll_seconds=60.0, nll_max_digits=20,
-               gan_seconds=5.0, gan_max_steps=3, gan_samples=500, cost_recipes=1, cost_limit=256)
+               gan_seconds=5.0, gan_max_steps=3, gan_samples=500, cost_recipes=1, cost_limit=256,
+               sampler_samples=100, sampler_timing=1)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -629,9 +639,138 @@ _{b.name} mode, {time.perf_counter() - started:.0f} s; {os.cpu_count()} cores, {
 """
 
 
+# --------------------------------------------------------------------------- 5. every generative model
+
+
+GENERATIVE_KINDS = ("vae", "latent-diffusion", "gan", "diffusion")  # the order of the rows
+SAMPLER_DATASETS = ("mnist", "fashion-mnist")
+
+
+def network_passes(c: Any) -> str:
+    """The network passes per sample of a checkpoint's default sampler, in words."""
+    if c.kind in ("vae", "gan"):
+        return "1 (decoder)" if c.kind == "vae" else "1 (generator)"
+    steps = int(c.config.sample_steps)
+    passes = metrics.network_passes(steps)
+    if c.kind == "latent-diffusion":
+        return f"{passes} of the prior ({steps} Heun steps) + 1 decoder"
+    return f"{passes} of the U-Net ({steps} Heun steps)"
+
+
+def app_sampler(service: Any, c: Any, log: Log) -> tuple[metrics.SamplerFn, str]:
+    """(sampler, which path) for a model: the app's own `ModelService.sample(count, seed)` where the
+    service samples that kind, else `genlab.metrics.checkpoint_sampler` (train/evaluate.py's)."""
+    try:
+        service.sample(1, 0)
+    except Exception as e:  # noqa: BLE001 - a kind the service does not sample (yet): evaluate.py's path
+        log(f"  {c.name}: ModelService.sample is not available ({type(e).__name__}); using checkpoint_sampler")
+        return metrics.checkpoint_sampler(c), "`checkpoint_sampler`"
+
+    def sample(n: int, g: torch.Generator) -> torch.Tensor:
+        return service.sample(n, int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
+
+    return sample, "`ModelService.sample`"
+
+
+def training_minutes(folder: Path) -> float:
+    """Minutes of training a checkpoint logged: the sum of its history.json's per-epoch seconds."""
+    return sum(float(h.get("seconds", 0.0)) for h in read_history(folder)) / 60
+
+
+def sampler_row(label: str, kind: str, e: dict[str, Any], extra: list[Any]) -> list[Any]:
+    cd = e["class_distribution"]
+    return [label, kind, f"{e['frechet_distance']:.2f}", f"{e['fd_over_floor']:.2f}", f"{e['precision']:.3f}",
+            f"{e['recall']:.3f}", f"{cd['confident']:.1%}", f"{cd['kl_to_uniform']:.4f}", *extra]
+
+
+def samplers_section(b: Budget, log: Log) -> str:
+    log(f"[quality] 5. Every shipped generative model, {b.sampler_samples} samples each")
+    from genlab.ui.store import ModelStore  # the app's loader
+
+    started = time.perf_counter()
+    stamp = run_stamp()
+    store = ModelStore.load(DEFAULT_CHECKPOINT_DIR)
+    header = ["Model", "Kind", "Fréchet distance ↓", "× floor ↓", "Precision ↑", "Recall ↑",
+              f"Confident (≥ {metrics.CONFIDENT:g}) ↑", "Class KL to uniform ↓", "Network passes per sample",
+              "ms / sample alone", "ms / sample in a batch", "Sampled by", "Training (min)", "Epochs × training images"]
+    tables = []
+    for dataset in SAMPLER_DATASETS:
+        classifier = store.classifier_for(dataset)
+        names = sorted(store.names(GENERATIVE_KINDS, dataset),
+                       key=lambda n: (GENERATIVE_KINDS.index(store.models[n].kind), n))
+        if classifier is None or not names:
+            log(f"  {dataset}: no classifier or no generative model, skipped")
+            continue
+        clf = classifier.checkpoint.model
+        test = load_dataset(dataset, "test", image_size=clf.config.image_size, channels=clf.config.channels)
+        floor, rows, limits = None, [], []
+        for name in names:
+            c, service = store.models[name], store.service(name)
+            sampler, path = app_sampler(service, c, log)
+            log(f"  {name} ({c.kind}) by {path}")
+            e = metrics.sampler_quality(sampler, clf, test, b.sampler_samples, SEED, floor=floor,
+                                        timing_images=b.sampler_timing)
+            floor = e["floor"]
+            minutes = training_minutes(c.path)
+            trained = f"{minutes:.1f}"
+            if c.kind == "latent-diffusion":
+                vae_name = c.config.vae
+                trained += f" (+ {training_minutes(store.models[vae_name].path):.1f} of {vae_name})" \
+                    if vae_name in store.models else ""
+            epochs = f"{c.info.get('epochs', '—')} × {int(c.info['train_images']):,}" if c.info.get("train_images") \
+                else str(c.info.get("epochs", "—"))
+            rows.append(sampler_row(f"**{name}**", c.kind, e, [
+                network_passes(c), f"{e['ms_per_sample']:.1f}", f"{e['batch_ms_per_sample']:.2f}", path,
+                trained, epochs]))
+            log(f"    FD {e['frechet_distance']:.2f} = {e['fd_over_floor']:.2f}x the floor, "
+                f"{e['class_distribution']['confident']:.1%} confident, {e['ms_per_sample']:.1f} ms alone")
+            if c.kind == "vae":
+                rec = metrics.reconstruction_quality(c.model, clf, test, b.sampler_samples, SEED, floor=floor)
+                limits.append(sampler_row(f"{name}: its reconstructions (the limit of a prior over its latent)",
+                                          "reconstruction", rec, ["—"] * (len(header) - 8)))
+        fl = floor
+        real = [f"real vs real (floor: mean of {len(fl['splits'])} splits)", "real",
+                f"{fl['frechet_distance']:.2f}", "1.00", f"{fl['precision']:.3f}", f"{fl['recall']:.3f}",
+                f"{fl['confident']:.1%}", "—", *["—"] * (len(header) - 8)]
+        half = min(b.sampler_samples, len(test)) // 2
+        tables.append(f"""### {dataset} ({len(test):,} test images; {b.sampler_samples:,} samples per model, the first {half:,} measured against {half:,} real)
+
+{table(header, [real, *limits, *rows])}
+""")
+    if not tables:
+        raise RuntimeError("no dataset has both a classifier and a generative model in checkpoints/")
+    return f"""## Sample quality of every shipped generative model
+
+Every VAE, VAE with a latent diffusion prior (`*-latent-diffusion`: a flow-matching prior over the VAE's
+16-d codes in place of N(0, I)), GAN and pixel diffusion model (`*-diffusion`: a U-Net over pixels)
+shipped in checkpoints/, loaded by the app's own loader (`genlab.ui.store.ModelStore`) and sampled by
+the app's own `ModelService.sample(count, seed)`, or, for a kind the service does not sample yet, by
+`genlab.metrics.checkpoint_sampler` (the sampler of `train/evaluate.py --also`; column "Sampled by").
+Each model's samples are measured by `genlab.metrics.sampler_quality` against the same real test
+images: the first half of the samples against the second half of a seeded shuffle of the test set
+(seed {SEED}, as `train/evaluate.py`), in the feature space of the dataset's shipped classifier.
+Fréchet distance (lower is better) is also given over the floor, real test images against other real
+test images (the mean of 5 seeded splits of the same sizes); precision and recall are k-NN (k = 3);
+"confident" is the share the classifier names with probability ≥ {metrics.CONFIDENT:g}; the class KL is the
+KL divergence of the classifier's class histogram from uniform. A VAE's reconstruction limit is the
+same measurement of its decoded posterior means of the real images the samples replace: what a
+perfect prior over its latent could reach. Milliseconds per sample: {b.sampler_timing} samples drawn one at a
+time ("alone", what one click costs), and the whole batch divided by its size, on
+{torch.get_num_threads()} thread(s). Training time is each checkpoint's logged training (the sum of the
+per-epoch seconds in its history.json, on this project's busy 2-core machine, so an upper bound); a
+prior's time is its own, plus its VAE's.
+
+{stamp} The machine was shared with other jobs (see the load), which inflates the milliseconds.
+
+{"".join(tables)}
+_{b.name} mode, {time.perf_counter() - started:.0f} s._
+"""
+
+
 # --------------------------------------------------------------------------- entry points
 
-SECTIONS = {"vae": vae_section, "likelihood": likelihood_section, "gan": gan_section, "cost": cost_section}
+SECTIONS = {"vae": vae_section, "likelihood": likelihood_section, "gan": gan_section, "cost": cost_section,
+            "samplers": samplers_section}
 
 
 def sections(quick: bool, log: Log = print, threads: int | None = None,
@@ -658,12 +797,39 @@ def sections(quick: bool, log: Log = print, threads: int | None = None,
     return out
 
 
+def write_in_place(done: list[str], path: Path = BENCHMARKS, after: str = "## Training cost of the shipped checkpoints",
+                   log: Log = print) -> None:
+    """Put each section of `done` into `path` where bench/run.py's quality part has it: in place of the
+    section with the same `## ` heading, else after the section headed `after` (else at the end)."""
+    text = path.read_text()
+
+    def span(heading: str) -> tuple[int, int] | None:
+        start = text.find(heading + "\n")
+        if start < 0:
+            return None
+        ends = [i for i in (text.find("\n## ", start + 1), text.find("\n<!-- section", start + 1)) if i >= 0]
+        return start, (min(ends) + 1 if ends else len(text))
+
+    for section in done:
+        section = section.strip() + "\n\n"
+        heading = section.splitlines()[0]
+        where = span(heading)
+        if where is None:
+            anchor = span(after)
+            where = (anchor[1], anchor[1]) if anchor else (len(text), len(text))
+        text = text[:where[0]] + section + text[where[1]:]
+        log(f"[quality] wrote {heading!r} into {path}")
+    path.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: $OMP_NUM_THREADS if set, else all cores)")
     p.add_argument("--only", nargs="+", choices=list(SECTIONS), default=None, help="run these sections only")
+    p.add_argument("--write", action="store_true",
+                   help="also write the sections into BENCHMARKS.md, each in place of its earlier version")
     args = p.parse_args(argv)
     started = time.perf_counter()
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
@@ -672,6 +838,8 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as e:
         done, code = getattr(e, "sections", []), 1
     print("\n\n".join(s.strip() for s in done))
+    if args.write and done:
+        write_in_place(done, log=log)
     log(f"[quality] done in {time.perf_counter() - started:.0f} s")
     return code
 

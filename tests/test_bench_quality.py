@@ -72,3 +72,39 @@ def test_batches_cover_every_image_once_per_epoch():
 
 def test_table_is_markdown():
     assert table(["a", "b"], [[1, "x"]]) == "| a | b |\n|---|---|\n| 1 | x |"
+
+
+def test_sections_are_written_in_place_or_after_the_quality_part(tmp_path):
+    from bench.quality import write_in_place
+
+    path = tmp_path / "B.md"
+    path.write_text("# Benchmarks\n\n## Training cost of the shipped checkpoints\n\nold cost\n\n## Latency\n\nfast\n")
+    write_in_place(["## Sample quality\n\nfirst"], path, log=lambda m: None)
+    assert path.read_text() == ("# Benchmarks\n\n## Training cost of the shipped checkpoints\n\nold cost\n\n"
+                                "## Sample quality\n\nfirst\n\n## Latency\n\nfast\n")
+    write_in_place(["## Sample quality\n\nsecond\n"], path, log=lambda m: None)
+    text = path.read_text()
+    assert "second" in text and "first" not in text and text.count("## Sample quality") == 1
+    assert text.endswith("## Latency\n\nfast\n")
+
+
+def test_a_kind_the_service_cannot_sample_falls_back_to_the_evaluate_sampler(tmp_path):
+    from bench.quality import app_sampler
+    from genlab.checkpoints import Checkpoint
+    from genlab.models import DiffusionConfig, DiffusionUNet
+
+    class NoSampling:
+        def sample(self, count, seed):
+            raise AttributeError("no latent_dim")
+
+    class Sampling:
+        def sample(self, count, seed):
+            return torch.full((count, 1, 28, 28), seed / 2**31)
+
+    unet = DiffusionUNet(DiffusionConfig(base_width=8, channel_mults=(1, 2), time_dim=16, sample_steps=2)).eval()
+    c = Checkpoint("tiny-diffusion", "diffusion", unet, tmp_path)
+    sampler, path = app_sampler(NoSampling(), c, log=lambda m: None)
+    assert path == "`checkpoint_sampler`" and sampler(3, torch.Generator().manual_seed(0)).shape == (3, 1, 28, 28)
+    sampler, path = app_sampler(Sampling(), c, log=lambda m: None)
+    first, again = (sampler(2, torch.Generator().manual_seed(5)) for _ in range(2))
+    assert path == "`ModelService.sample`" and torch.equal(first, again)  # the seed comes from the generator

@@ -29,7 +29,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 TIMEOUT_MS = 240_000  # generous: CI shares 2 cores with the app
 START_SECONDS = 240
 DATASET_TABS = ("VAE vs GAN", "How a VAE works", "How a GAN trains")
-ALL_TABS = ("Sample", "Latent sliders", "Interpolate", "Edit attributes", "Inpainting", *DATASET_TABS, "Playground")
+ALL_TABS = ("Sample", "Latent sliders", "Interpolate", "Edit attributes", "Inpainting", *DATASET_TABS, "How diffusion works",
+            "Playground")
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.slow,
