@@ -29,6 +29,7 @@ time (train/ship_checkpoints.sh, checkpoints/*), nothing about them is hard-code
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import platform
@@ -774,7 +775,7 @@ SECTIONS = {"vae": vae_section, "likelihood": likelihood_section, "gan": gan_sec
 
 
 def sections(quick: bool, log: Log = print, threads: int | None = None,
-             only: list[str] | None = None) -> list[str]:
+             only: list[str] | None = None, sampler_samples: int | None = None) -> list[str]:
     """Run the quality benchmarks -> Markdown sections (each "## Title", method, table).
 
     quick: tiny budgets (a smoke test, well under 90 s); else the full budgets (about 12 min on 2 cores).
@@ -783,6 +784,8 @@ def sections(quick: bool, log: Log = print, threads: int | None = None,
     """
     torch.set_num_threads(threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1)
     budget = QUICK if quick else FULL
+    if sampler_samples:
+        budget = dataclasses.replace(budget, sampler_samples=max(100, int(sampler_samples)))
     out, failures = [], []
     for name in only or list(SECTIONS):
         try:
@@ -828,13 +831,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: $OMP_NUM_THREADS if set, else all cores)")
     p.add_argument("--only", nargs="+", choices=list(SECTIONS), default=None, help="run these sections only")
+    p.add_argument("--sampler-samples", type=int, default=None,
+                   help="samples per model in section 5 (default: 2000, quick: 100); fewer on a busy machine")
     p.add_argument("--write", action="store_true",
                    help="also write the sections into BENCHMARKS.md, each in place of its earlier version")
     args = p.parse_args(argv)
     started = time.perf_counter()
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        done, code = sections(args.quick, log, args.threads, args.only), 0
+        done, code = sections(args.quick, log, args.threads, args.only, args.sampler_samples), 0
     except RuntimeError as e:
         done, code = getattr(e, "sections", []), 1
     print("\n\n".join(s.strip() for s in done))
