@@ -660,9 +660,10 @@ class Model:
         when the training images are here (else `.missing_images` says why); `.reference.median` and
         `.reference.p5`: how far real test images are from their nearest training image; `.verdict(i)`:
         one sentence for image i. A ValueError (one sentence) without a classifier or its index."""
-        from genlab.nearest import index_for  # noqa: PLC0415 - loads the index only when asked
+        from genlab.nearest import index_for, training_rows  # noqa: PLC0415 - loads the index only when asked
 
-        return index_for(self.service).nearest(self.images(images), k=k)
+        index = index_for(self.service)
+        return index.nearest(self.images(images), k=k, within=training_rows(self.info, index))
 
     # -- data ----------------------------------------------------------------------------------------
     def test_images(self) -> "ImageData":

@@ -277,28 +277,35 @@ class NearestIndex:
                 f"{tuple(images.shape[1:]) if images.ndim == 4 else tuple(images.shape)}.")
         return classifier_features(self.classifier.model, images)
 
-    def search_features(self, feats: torch.Tensor, k: int = DEFAULT_K) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features (B, d) -> (indices (B, k), distances (B, k)) of the nearest training images, nearest first."""
-        k = max(1, min(int(k), len(self)))
+    def search_features(self, feats: torch.Tensor, k: int = DEFAULT_K,
+                        within: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (B, d) -> (indices (B, k), distances (B, k)) of the nearest training images, nearest
+        first, among the first `within` training images (all when None)."""
+        rows = len(self) if within is None else max(1, min(int(within), len(self)))
+        features, sq_norms = self.features_by_dim[:, :rows], self.sq_norms[:rows]
+        k = max(1, min(int(k), rows))
         feats = feats.float().cpu()
         live, dead = feats[:, self.live_dims], feats[:, self.dead_dims]
         indices, distances = [], []
         for start in range(0, feats.shape[0], QUERY_CHUNK):
             q = live[start:start + QUERY_CHUNK]
             # ||q - t||^2 = ||q_live||^2 + ||q_dead||^2 + ||t||^2 - 2 q_live . t (t is zero in the dead dims)
-            d2 = torch.addmm(self.sq_norms[None], q, self.features_by_dim, alpha=-2.0)
+            d2 = torch.addmm(sq_norms[None], q, features, alpha=-2.0)
             d2 += (q.pow(2).sum(1) + dead[start:start + QUERY_CHUNK].pow(2).sum(1))[:, None]
             best, idx = torch.topk(d2, k, dim=1, largest=False)  # sorted, nearest first
             indices.append(idx)
             distances.append(best.clamp_min(0).sqrt())
         return torch.cat(indices), torch.cat(distances)
 
-    def nearest(self, images: torch.Tensor, k: int = DEFAULT_K, with_images: bool = True) -> Neighbours:
+    def nearest(self, images: torch.Tensor, k: int = DEFAULT_K, with_images: bool = True,
+                within: int | None = None) -> Neighbours:
         """images (B, C, H, W) in [0, 1] -> their k nearest training images (`Neighbours`), with the
-        pictures when the training images are here (else `missing_images` says why, in one sentence)."""
+        pictures when the training images are here (else `missing_images` says why, in one sentence).
+        `within`: search only the first `within` training images (a model trained on them alone,
+        `training_rows`); the reference stays the test images against the whole training split."""
         if not 1 <= int(k) <= MAX_K:
             raise NearestUnavailable(f"k must be from 1 to {MAX_K}, got {k!r}.")
-        indices, distances = self.search_features(self.query_features(images), k)
+        indices, distances = self.search_features(self.query_features(images), k, within)
         pictures, missing = (self.training_images(indices) if with_images else (None, None))
         return Neighbours(indices, distances, self.labels[indices], self.reference, self.dataset,
                           self.class_names, pictures, missing)
@@ -377,6 +384,16 @@ class NearestIndex:
         if features.shape[0] != int(meta.get("train_images", -1)) or features.shape[0] != extra["labels"].shape[0]:
             raise NearestUnavailable(f"The nearest-training-image index of {classifier.name} is incomplete ({rerun}).")
         return cls(classifier, features, extra["live_dims"], extra["labels"], extra["test_distances"], meta)
+
+
+def training_rows(info: dict, index: NearestIndex) -> int | None:
+    """How many of the index's training images a model saw, from its config.json `info`, when it was
+    trained on the first ones only (`--limit`, as genlab.training takes them); None: all of them."""
+    training = info.get("training") or {}
+    seen, limit = info.get("train_images"), training.get("limit")
+    if info.get("dataset") != index.dataset or not seen or not limit or int(seen) != int(limit):
+        return None
+    return int(seen) if int(seen) < len(index) else None
 
 
 # -- building it (train/precompute.py) ------------------------------------------------------------------------

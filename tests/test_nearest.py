@@ -239,3 +239,15 @@ def test_clicking_a_sample_shows_its_nearest_training_images(genlab_app, genlab_
         captions = page.inner_text("#genlab-nearest")
         assert "sample 10" in captions and captions.count("#") >= 5
         browser.close()
+
+
+@pytest.mark.shipped
+def test_a_model_trained_on_the_first_images_is_searched_among_those(shipped_index, mnist_train):
+    info = {"dataset": "mnist", "train_images": 4000, "training": {"limit": 4000}}
+    assert nearest.training_rows(info, shipped_index) == 4000
+    assert nearest.training_rows({**info, "dataset": "fashion-mnist"}, shipped_index) is None
+    assert nearest.training_rows({"dataset": "mnist", "train_images": 8000, "training": {}}, shipped_index) is None
+    late = mnist_train.images[[5000]]  # a training image the model never saw
+    assert shipped_index.nearest(late, k=1).indices[0, 0] == 5000
+    found = shipped_index.nearest(late, k=3, within=4000)
+    assert bool((found.indices < 4000).all()) and float(found.distances[0, 0]) > 0.1

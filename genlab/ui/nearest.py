@@ -19,7 +19,7 @@ import gradio as gr
 import torch
 
 from genlab.api import Model
-from genlab.nearest import DEFAULT_K, MAX_K, NearestIndex, Neighbours, NearestUnavailable, index_for
+from genlab.nearest import DEFAULT_K, MAX_K, NearestIndex, Neighbours, NearestUnavailable, index_for, training_rows
 from genlab.service import ModelService
 from genlab.ui.images import grid, to_pil
 from genlab.ui.shell import Shell, user_error
@@ -60,9 +60,9 @@ def _index(service: ModelService) -> NearestIndex:
         raise user_error(str(e)) from None
 
 
-def _search(index: NearestIndex, image: torch.Tensor, k: int) -> Neighbours:
+def _search(index: NearestIndex, image: torch.Tensor, k: int, within: int | None) -> Neighbours:
     try:
-        return index.nearest(image[None], k=k)
+        return index.nearest(image[None], k=k, within=within)
     except NearestUnavailable as e:
         raise user_error(str(e)) from None
 
@@ -72,6 +72,12 @@ def _reference_line(index: NearestIndex) -> str:
     return (f"Real test images to their nearest training image: median {ref.median:.2f}, 5th percentile "
             f"{ref.p5:.2f} ({ref.count:,} test images against the {len(index):,} training images of "
             f"{index.dataset}, in the feature space of {index.classifier.name}).")
+
+
+def _subset_line(service: ModelService, within: int | None) -> str:
+    """One sentence when the model saw only the first `within` training images (those are searched)."""
+    return "" if within is None else (f"{service.name} was trained on the first {within:,} training images "
+                                      f"only; those are the ones searched.")
 
 
 def _captions(found: Neighbours) -> list[str]:
@@ -100,11 +106,13 @@ def build(shell: Shell, samples: Any, inputs: list) -> None:
             return gr.Gallery(value=[]), "Click on a sample itself, not between the samples. " + HINT
         index = _index(service)
         image = service.sample(count, seed, scale=temperature)[at]
-        found = _search(index, image, DEFAULT_K)
+        within = training_rows(service.info, index)
+        found = _search(index, image, DEFAULT_K, within)
         items = [(to_pil(image, THUMBNAIL), f"sample {at + 1}")]
         if found.images is not None:
             items += [(to_pil(pic, THUMBNAIL), caption) for pic, caption in zip(found.images[0], _captions(found))]
-        lines = [f"**Sample {at + 1}** of {service.name}, seed {seed}: {found.verdict(0)}", _reference_line(index),
+        lines = [f"**Sample {at + 1}** of {service.name}, seed {seed}: {found.verdict(0)}",
+                 (_reference_line(index) + " " + _subset_line(service, within)).strip(),
                  "Below: the sample, then its nearest training images (distance · class · training image number)."]
         if found.images is None:
             lines.append(f"{found.missing_images} Distances: "
@@ -151,11 +159,13 @@ def register_api(shell: Shell) -> None:
             picture = _call(Model(service, shell.store).prepare, read_image(gr.FileData(path=str(path))))
             source = "the uploaded image"
         found_in = _index(service)
-        found = _search(found_in, picture, k)
+        within = training_rows(service.info, found_in)
+        found = _search(found_in, picture, k, within)
         row = [picture[None]] + ([found.images[0]] if found.images is not None else [])
         numbers = {
             "model": service.name, "dataset": found.dataset, "image": source,
             "classifier": found_in.classifier.name, "training_images": len(found_in),
+            "searched": within or len(found_in),  # the first ones only when the model was trained on those
             "neighbours": [{"index": int(i), "class": found.class_name(int(c)), "distance": round(float(d), 4)}
                            for i, d, c in zip(found.indices[0], found.distances[0], found.labels[0])],
             "reference": found.reference.as_dict(),
