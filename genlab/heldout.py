@@ -97,6 +97,8 @@ def read_heldout(folder: str | os.PathLike) -> ImageData | None:
                             f"and labels {tuple(labels.shape)}, which do not match.")
         data = ImageData(images.float().div_(255.0), labels.long(), [str(n) for n in class_names],
                          meta.get("dataset", path.parent.name))
+        for old in [k for k in _cache if k[0] == key[0]]:  # an earlier version of this file
+            del _cache[old]
         _cache[key] = data
         return data
 

@@ -64,6 +64,41 @@ def checkpoints(tmp_path_factory) -> Path:
     return root
 
 
+def disc(radius: float, colour: tuple[float, float, float], size: int = 32) -> torch.Tensor:
+    """A disc of `colour` (RGB in [0, 1]) on a dark grey background, (3, size, size)."""
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    inside = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2 < radius ** 2).float()
+    background = torch.full((3, size, size), 0.2)
+    return background * (1 - inside) + torch.tensor(colour).view(3, 1, 1) * inside
+
+
+def test_measured_attributes_of_photographs():
+    from genlab.attributes import measure_photo
+
+    red, blue, big, grey = disc(6, (1, 0.1, 0.1)), disc(6, (0.1, 0.3, 1)), disc(12, (1, 0.1, 0.1)), disc(6, (0.6,) * 3)
+    m = measure_photo(torch.stack([red, blue, big, grey]))
+    assert m["hue"][0] > 0.5 > -0.3 > m["hue"][1]  # red is warm, blue cool
+    assert m["object_size"][2] > 3 * m["object_size"][0] > 0  # the bigger disc
+    assert m["saturation"][3] < 1e-6 < m["saturation"][0]  # grey has no colour
+    assert m["brightness"][2] > m["brightness"][0] and m["contrast"][2] > m["contrast"][0] > 0
+    flat = measure_photo(torch.full((1, 1, 32, 32), 0.5))
+    assert set(flat) == {"brightness", "contrast", "object_size"} and float(flat["object_size"]) == 0.0
+
+
+def test_the_held_out_set_is_bounded_balanced_and_read_back(tmp_path):
+    from genlab.data import ImageData
+    from genlab.heldout import write_heldout
+
+    labels = torch.tensor([0] * 50 + [1] * 5 + [2] * 300)
+    images = torch.rand(len(labels), 3, 8, 8)
+    write_heldout(tmp_path, ImageData(images, labels, ["a", "b", "c"], "abc"), tmp_path / "pictures", limit=40)
+    held = read_heldout(tmp_path)
+    assert len(held) == 40 and held.class_names == ["a", "b", "c"] and held.name == "abc"
+    assert held.labels.tolist().count(1) == 5 and held.labels.tolist().count(0) > 10  # the classes in turn
+    for x, c in zip(held.images, held.labels.tolist()):  # each one of the pictures given, of its class, as bytes
+        assert (images[labels == c] - x).abs().flatten(1).max(1).values.min() <= 0.5 / 255 + 1e-6
+
+
 def test_the_checkpoint_carries_its_test_pictures_and_classes(checkpoints):
     for name, channels, classes in ((VAE, 3, ["discs", "squares"]), (GAN, 3, ["discs", "squares"]),
                                     (FLAT, 1, ["greys"])):

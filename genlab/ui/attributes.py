@@ -85,7 +85,7 @@ def about_attributes(shell: Shell, model_name: Any) -> str:
     service = shell.store.services.get(model_name) if model_name else None
     if service is None or service.kind not in ("vae", "gan") or read_heldout(service.path) is None:
         return ""
-    folder = dataset_argument(service.dataset)
+    folder = dataset_argument(service.dataset, service.image_shape)
     classes = service.class_names
     if len(classes) < 2:
         lines = [f"{service.name} was trained on a folder without sub-folders, so it has no classes to edit "
@@ -194,7 +194,7 @@ def edit_attribute(shell: Shell, model_name: Any, source: Any, upload: Any, draw
                    f"({after[1]:.0%}) after the edit" + (" — the class changed." if before[0] != after[0] else "."))
     else:
         verdict = (f"There is no classifier for {service.dataset}, so no verdicts: train one with "
-                   f"`python train/classifier.py --dataset {dataset_argument(service.dataset)}` and press ↻ Refresh models.")
+                   f"`python train/classifier.py --dataset {dataset_argument(service.dataset, service.image_shape)}` and press ↻ Refresh models.")
     error = found.errors[0]
     if str(attribute).startswith(CUSTOM_PREFIX):
         label = f"your attribute “{str(attribute)[len(CUSTOM_PREFIX):]}”"

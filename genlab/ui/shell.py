@@ -96,12 +96,16 @@ def cached_event(fn: Callable[..., Any], max_size: int = 64) -> Callable[..., An
     return wrapper
 
 
-def dataset_argument(dataset: str) -> str:
+def dataset_argument(dataset: str, image_shape: tuple[int, int, int] | None = None) -> str:
     """What `--dataset` of the train/ scripts takes for a dataset the app names: a built-in dataset's
-    name, else the folder its models were trained on (the app never shows where that is)."""
+    name, else the folder its models were trained on (the app never shows where that is), followed
+    by the model's --image-size and --channels when `image_shape` (C, H, W) is given."""
     from genlab.data import CLASS_NAMES
 
-    return dataset if dataset in (*CLASS_NAMES, "synthetic") else f"path/to/{dataset}"
+    if dataset in (*CLASS_NAMES, "synthetic"):
+        return dataset
+    size = f" --image-size {image_shape[1]} --channels {image_shape[0]}" if image_shape else ""
+    return f"path/to/{dataset}{size}"
 
 
 def user_error(message: str) -> gr.Error:
