@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         for model in sorted(store.names(("vae", "gan"), dataset=index.dataset)):
             service = store.service(model)
             samples = service.sample(SAMPLES, 0)
-            found = index.nearest(samples, k=1, with_images=False)
+            found = index.nearest(samples, k=1, with_images=False, within=nearest.training_rows(service.info, index))
             d = found.distances[:, 0]
             near = float((d <= ref.p5).float().mean())
             print(f"  {model}: median nearest distance {float(d.median()):.3f} (test {ref.median:.3f}), "
@@ -132,7 +132,8 @@ run. "First use" is reading the index, then the training images' IDX file (once 
 
 Did the shipped generators copy? {SAMPLES} samples of each (seed 0, temperature 1), each sample's distance to
 its nearest training image, against real test images' distance to theirs; "near copies" are samples
-closer than the test images' 5th percentile (by construction 5% of real unseen images are).
+closer than the test images' 5th percentile (by construction 5% of real unseen images are). A model
+trained on the first N training images only (`--limit`) is searched among those.
 
 | model | samples: median distance | test images: median | closest sample | near copies |
 | --- | --- | --- | --- | --- |
