@@ -6,8 +6,11 @@ answers over plain HTTP."""
 from __future__ import annotations
 
 import json
+import os
 
+import numpy as np
 import pytest
+import requests
 import torch
 from safetensors import safe_open
 
@@ -82,7 +85,7 @@ def test_an_index_round_trips_through_its_shards_with_its_reference(tiny_classif
     index = nearest.build_index(tiny_classifier, (train * 255).round().to(torch.uint8), mnist_train.labels[:600], test)
     monkeypatch.setattr(nearest, "MAX_SHARD_BYTES", 100 * index.features.shape[1] * 2)  # 100 rows a shard
     paths = nearest.write_index(index)
-    assert len(paths) == 6 and all(p.name.endswith(f"-of-00006.safetensors") for p in paths)
+    assert len(paths) == 6 and all(p.name.endswith("-of-00006.safetensors") for p in paths)
     read = nearest.NearestIndex.read(tiny_classifier)
     assert torch.equal(read.features, index.features) and torch.equal(read.labels, index.labels)
     assert torch.equal(read.reference.test_distances, index.reference.test_distances)
@@ -154,7 +157,7 @@ def test_a_click_on_the_sample_grid_finds_the_sample_under_it(count):
     shades = torch.arange(1, count + 1) * 5  # one grey per sample, never the white of the gaps
     images = (shades.float() / 255).view(count, 1, 1, 1).expand(count, 1, 28, 28)
     picture = grid(images, ncol=sample_columns(count))
-    pixels = torch.from_numpy(__import__("numpy").asarray(picture)[..., 0].copy())
+    pixels = torch.from_numpy(np.asarray(picture)[..., 0].copy())
     for y in range(0, picture.height, 7):
         for x in range(0, picture.width, 7):
             at = grid_cell_at(x, y, count, sample_columns(count), 28)
@@ -185,7 +188,7 @@ def test_the_nearest_endpoint_over_plain_http(genlab_app, genlab_app_checkpoints
     assert picture.size[0] > 5 * picture.size[1]  # the sample and its 5 neighbours in a row
     expect_error(call(genlab_app, "nearest", ["mnist-gan-16", 3, 8, 8]), "Index must be between 0 and 7")
     expect_error(call(genlab_app, "nearest", ["mnist-vae-16", 0, 0, 32, 1.0, None, 0]), "k must be between 1 and 50")
-    info = __import__("requests").get(f"{genlab_app}/gradio_api/info", timeout=30).json()
+    info = requests.get(f"{genlab_app}/gradio_api/info", timeout=30).json()
     assert "/nearest" in info["named_endpoints"]
 
 
@@ -210,7 +213,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
 @pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 def test_clicking_a_sample_shows_its_nearest_training_images(genlab_app, genlab_app_checkpoints):  # noqa: F811
     classifier = load_checkpoint(genlab_app_checkpoints / "mnist-classifier")
