@@ -254,3 +254,18 @@ def test_a_model_trained_on_the_first_images_is_searched_among_those(shipped_ind
     assert shipped_index.nearest(late, k=1).indices[0, 0] == 5000
     found = shipped_index.nearest(late, k=3, within=4000)
     assert bool((found.indices < 4000).all()) and float(found.distances[0, 0]) > 0.1
+
+
+def test_precompute_skips_a_classifier_without_its_training_split_unless_named(tiny_classifier, monkeypatch, tmp_path,
+                                                                              capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("precompute_script", REPO_ROOT / "train" / "precompute.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setenv(DATA_PATH_ENV, str(tmp_path / "nothing-here"))
+    root = str(tiny_classifier.path.parent)
+    assert script.main(["--checkpoints", root]) == 0  # every checkpoint: the index is left out, said so
+    assert "no nearest-image index" in capsys.readouterr().out
+    assert script.main(["mnist-classifier", "--checkpoints", root]) == 1  # asked for by name: a failure
+    assert not list(tiny_classifier.path.glob("nearest-*"))

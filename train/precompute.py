@@ -56,7 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         try:
             if service.kind == "classifier":
-                paths = nearest.precompute(service.checkpoint)
+                try:
+                    paths = nearest.precompute(service.checkpoint)
+                except DataError as e:
+                    if args.names:  # asked for by name: a failure
+                        raise
+                    # e.g. a classifier of a folder of pictures: its app works without the index
+                    tqdm.write(f"{name}: no nearest-image index, its training split is not here ({e})")
+                    continue
                 size = sum(p.stat().st_size for p in paths) / 1024
                 tqdm.write(f"{name}: wrote {len(paths)} nearest-image shard(s) ({size:.0f} KiB, "
                            f"{time.perf_counter() - start:.1f} s)")
