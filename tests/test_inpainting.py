@@ -160,7 +160,13 @@ class LinearDecoder(torch.nn.Module):
 
 
 @pytest.mark.parametrize("kind", ["vae", "gan"])
-def test_the_fill_recovers_a_hidden_part_the_model_can_draw(kind):
+def test_the_fill_recovers_a_hidden_part_the_model_can_draw(kind, monkeypatch):
+    import genlab.inpainting
+
+    # The search itself, every step run: the plateaus that end it early are tuned on the shipped
+    # models (bench/inpainting.py), and this toy's loss still falls slowly when they would stop.
+    monkeypatch.setattr(genlab.inpainting, "TOLERANCE", None)
+    monkeypatch.setattr(genlab.inpainting, "GAN_TOLERANCE", None)
     model = LinearDecoder()
     truth = model.decode(torch.tensor([[0.8, -0.5, 0.3, 0.6]])).detach()[0]  # (1, 28, 28)
     hidden = bottom_half(28, 28)
