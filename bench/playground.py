@@ -179,6 +179,19 @@ FRAMES = """(ms) => new Promise((resolve) => {
 GOAL_MODES, GOAL_HQ = 8, 0.80
 
 
+def open_tab(page, name: str) -> None:
+    """Open the app's tab called `name`, from the tab row or, when the row has no room, its overflow menu."""
+    import re
+
+    page.wait_for_selector("[role=tab]")
+    tab = page.get_by_role("tab", name=name, exact=True).locator("visible=true")
+    if tab.count():
+        tab.first.click()
+    else:
+        page.locator(".overflow-menu button").locator("visible=true").first.click()
+        page.locator(".overflow-dropdown button").filter(has_text=re.compile(f"^{re.escape(name)}$")).first.click()
+
+
 def steps_now(page) -> dict:
     return {k: int(v.get("steps") or 0) for k, v in page.evaluate(NUMBERS).items()}
 
@@ -251,7 +264,7 @@ def measure_page(throttle: float, repeats: int, minute: float, log=print) -> dic
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
-        page.get_by_role("tab", name="Playground").click()
+        open_tab(page, "Playground")
         page.wait_for_selector("#pg-status[data-step]")
         page.select_option("#pg-dataset", "ring")
         page.fill("input[data-setting=seed]", "0")
@@ -266,6 +279,81 @@ def measure_page(throttle: float, repeats: int, minute: float, log=print) -> dic
         if errors:
             raise RuntimeError(f"errors in the page: {errors}")
     return out
+
+
+# -- 3. before and after: the same probe on the Playground of another commit -------------------------------
+
+def harness_page(module) -> str:
+    """A page with nothing but a commit's Playground panel (its head script, markup, style and js_on_load),
+    as Gradio puts them in the app, so that two commits compare without two apps."""
+    return (f"<html><head><style>{module.PANEL_CSS}</style><script>{module.CORE_JS}</script></head><body>"
+            f"<div id=\"host\">{module.panel_html()}</div><script>(function(element) {{ {module.PANEL_JS} }})"
+            "(document.getElementById('host'));</script></body></html>")
+
+
+def playground_module(commit: str | None, tmp: Path):
+    """genlab/ui/playground.py of `commit` (None: the working tree), loaded beside its own static files."""
+    import importlib.util
+
+    if commit is None:
+        from genlab.ui import playground
+        return playground
+    root = tmp / commit
+    root.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", commit, "genlab/ui/playground.py", "genlab/ui/static"], cwd=REPO,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    spec = importlib.util.spec_from_file_location(f"playground_{commit}", root / "genlab/ui/playground.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare(before: str, throttle: float, repeats: int, log=print) -> list[dict]:
+    """requestAnimationFrame over 10 s, 3 s after Play, in a page with only the Playground panel: the
+    commit `before` and the working tree taken in turns, unthrottled and at `throttle`."""
+    from playwright.sync_api import sync_playwright
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        pages = {}
+        for label, commit in ((before, before), ("now", None)):
+            path = Path(tmp) / f"{label}.html"
+            path.write_text(harness_page(playground_module(commit, Path(tmp))))
+            pages[label] = path
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for k in range(repeats):
+            for label, path in pages.items():
+                page = browser.new_page(viewport={"width": 1400, "height": 1400})
+                page.goto(path.as_uri())
+                page.wait_for_selector("#pg-status[data-step]")
+                cdp = page.context.new_cdp_session(page)
+                for rate in (1, throttle):
+                    page.click("#pg-reset")
+                    page.click("#pg-play")
+                    page.wait_for_timeout(3000)
+                    cdp.send("Emulation.setCPUThrottlingRate", {"rate": rate})
+                    frames = page.evaluate(FRAMES, 10_000)
+                    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
+                    page.click("#pg-play")
+                    out.append({"version": label, "rate": rate, **frames, "load": os.getloadavg()[0]})
+                    log(f"panel alone, {label}, throttling {rate}x, try {k + 1}: {out[-1]}")
+                page.close()
+        browser.close()
+    return out
+
+
+def compare_rows(rows: list[dict]) -> list[str]:
+    lines = ["| Playground of | CPU throttling | tries | frames/s, median (min–max) | worst gap ms, median (max) "
+             "| load average 1 min |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for version in dict.fromkeys(r["version"] for r in rows):
+        for rate in sorted({r["rate"] for r in rows}):
+            mine = [r for r in rows if r["version"] == version and r["rate"] == rate]
+            fps, gaps = [r["fps"] for r in mine], [r["worstGap"] for r in mine]
+            lines.append(f"| {'this commit' if version == 'now' else version} | {rate:g}× | {len(mine)} "
+                         f"| {statistics.median(fps):.1f} ({min(fps):.1f}–{max(fps):.1f}) "
+                         f"| {statistics.median(gaps):.0f} ({max(gaps):.0f}) | {spread([r['load'] for r in mine], '.1f')} |")
+    return lines
 
 
 # -- the report ----------------------------------------------------------------------------------------------
@@ -286,7 +374,7 @@ def fluid_rows(fluid: list[dict]) -> list[str]:
 
 
 def report(rows: list[dict] | None, page: dict | None, seeds: int, command: str, load_before: str,
-           load_after: str) -> str:
+           load_after: str, before: list[dict] | None = None) -> str:
     from bench.report import run_stamp
 
     lines = [
@@ -346,6 +434,13 @@ def report(rows: list[dict] | None, page: dict | None, seeds: int, command: str,
                   "the three models train (after a 3 s start), unthrottled and with Chromium's CPU throttling "
                   "(CDP Emulation.setCPUThrottlingRate); steps/s: each model's training steps in those 10 s.", ""]
         lines += fluid_rows(page["fluid"])
+    if before:
+        lines += ["", f"Before and after (`--before {before[0]['version']}`): the same probe in a page that holds "
+                  "only the Playground panel (its head script, markup, style and js_on_load as the app has them), "
+                  "the two commits taken in turns in one Chromium. The earlier commit trains the VAE and the GAN "
+                  "in one worker and draws on the page's thread; this one trains three models in two workers "
+                  "and draws in a third.", ""]
+        lines += compare_rows(before)
     return "\n".join(lines) + "\n"
 
 
@@ -367,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
                    "probe, besides unthrottled (default 4)")
     p.add_argument("--repeats", type=int, default=3, help="tries of the fluidity probe per rate (default 3)")
     p.add_argument("--minute", type=float, default=60, help="seconds of the ring run read in the page (0: skip)")
+    p.add_argument("--before", metavar="COMMIT", help="also compare frames/s with the Playground of COMMIT, "
+                   "both in a page with only the panel")
     p.add_argument("--no-browser", action="store_true", help="skip the Chromium measurement")
     p.add_argument("--page-only", action="store_true", help="skip the Node measurement")
     p.add_argument("--no-write", action="store_true", help="print the section, do not write BENCHMARKS.md")
@@ -382,9 +479,10 @@ def main(argv: list[str] | None = None) -> int:
             print("Chromium is not installed at /usr/bin/chromium; use --no-browser.")
             return 1
         page = measure_page(args.throttle, args.repeats, args.minute)  # first: the Node runs do not share the CPU
+    before = compare(args.before, args.throttle, args.repeats) if args.before and not args.no_browser else None
     rows = None if args.page_only else summarise(measure_node(args.seeds))
     load_after = uptime()
-    text = report(rows, page, args.seeds, command.strip(), load_before, load_after)
+    text = report(rows, page, args.seeds, command.strip(), load_before, load_after, before)
     print(text)
     if not args.no_write:
         from bench.report import write_section

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from app_server import genlab_app  # noqa: F401 (the shared app fixture)
+from bench.playground import harness_page, open_tab
 from genlab.ui import playground
 
 CORE = Path(playground.__file__).resolve().parent / "static" / "playground.js"  # the Node entry
@@ -261,6 +262,36 @@ def test_core_in_chromium(chromium):
     page.close()
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("workers", [True, False])
+def test_panel_alone_trains_and_draws_with_or_without_workers(chromium, workers, tmp_path):
+    """The panel in a page of its own: with workers, three trainers' models and a painter worker;
+    without Worker and OffscreenCanvas, the same trainer and painter run in the page."""
+    page = chromium.new_page(viewport={"width": 1400, "height": 1400})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    if not workers:
+        page.add_init_script("delete window.Worker; delete HTMLCanvasElement.prototype.transferControlToOffscreen;")
+    path = tmp_path / "panel.html"
+    path.write_text(harness_page(playground))
+    page.goto(path.as_uri())
+    page.wait_for_selector("#pg-status[data-step]")
+    page.click("#pg-play")
+    page.wait_for_function("() => +document.querySelector('#pg-status').dataset.step >= 5", timeout=120_000)
+    status = page.evaluate(STATUS)
+    where = "worker" if workers else "page"
+    assert (status["trainer"], status["painter"]) == (where, where)
+    page.click("#pg-play")
+    page.wait_for_function("() => document.querySelector('#pg-status').dataset.state === 'paused'")
+    if not workers:  # the page drew on its own canvases: some pixels are not white
+        drawn = page.evaluate("() => { const c = document.querySelector('#pg-diffusion-reverse');"
+                              " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+                              " let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] < 200; return n; }")
+        assert drawn > 100
+    assert not errors, errors
+    page.close()
+
+
 @pytest.fixture(scope="module")
 def page(chromium, genlab_app):  # noqa: F811
     page = chromium.new_page(viewport={"width": 1400, "height": 1400})
@@ -268,7 +299,7 @@ def page(chromium, genlab_app):  # noqa: F811
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(genlab_app)
-    page.get_by_role("tab", name="Playground").click()
+    open_tab(page, "Playground")
     page.wait_for_selector("#pg-status[data-step]")
     yield page
     assert not errors, errors
@@ -370,13 +401,13 @@ def test_training_stops_while_the_tab_is_hidden_and_the_page_answers(page):
     page.click("#pg-play")
     steps = f"() => Object.values({HANDLE}.models).map((m) => m.steps)"
     page.wait_for_function(f"() => Math.min(...({steps})()) > 20")
-    page.get_by_role("tab", name="How a GAN trains").click()
+    open_tab(page, "How a GAN trains")
     page.wait_for_function("() => document.querySelector('#pg-status').dataset.state === 'hidden'", timeout=30_000)
     page.wait_for_timeout(800)  # the trainers' last states land
     hidden_at = page.evaluate(steps)
     page.wait_for_timeout(1500)
     assert page.evaluate(steps) == hidden_at  # no state came: no training
-    page.get_by_role("tab", name="Playground").click()
+    open_tab(page, "Playground")
     page.wait_for_function(f"() => ({steps})().every((s, i) => s > {json.dumps(hidden_at)}[i])")
     page.click("#pg-play")  # pause: the page answers while the workers train
     page.wait_for_function("() => document.querySelector('#pg-status').dataset.state === 'paused'")

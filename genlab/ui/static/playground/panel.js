@@ -154,6 +154,7 @@ function receive(t, m) {
     model.steps = s.steps;
     model.last = s.last;
     model.done = s.done;
+    ui.numbers[name].dataset.steps = String(s.steps);
     if (s.measured) showNumbers(name, s.measured);
     model.stepsLog.push([now, s.steps]);
     if (painter.local && s.history) painter.local.receive(m.id, name, s);
@@ -290,10 +291,11 @@ function pct(x) { return (100 * x).toFixed(0) + "%"; }
 // A model's ring measures as its trainer sent them (null: not measured yet in this run).
 function showNumbers(name, m) {
   const box = ui.numbers[name];
-  if (!m) {
+  if (!m) {  // not measured yet ("n/a" at once for a data set without modes)
     for (const key of ["step", "modes", "hq", "total"]) box.dataset[key] = "";
-    $(`#pg-${name}-modes`).textContent = "–";
-    $(`#pg-${name}-hq`).textContent = "–";
+    const none = data && !data.modes ? "n/a" : "–";
+    $(`#pg-${name}-modes`).textContent = none;
+    $(`#pg-${name}-hq`).textContent = none;
   } else {
     box.dataset.step = String(m.steps);
     box.dataset.modes = m.hasModes ? String(m.modes) : "";

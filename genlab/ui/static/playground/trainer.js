@@ -55,14 +55,16 @@ function serve(port, sliceMs = 25, postMs = 50) {
     return out;
   }
 
-  function post(done = false) {
+  // `fresh`: a run just made, not measured (2,500 diffusion samples take a while, and a page that
+  // changes three settings in a row makes three runs).
+  function post(done = false, fresh = false) {
     const out = {};
     for (const name of names) {
       const model = run.models[name], snap = model.snapshot(sent[name]);
       sent[name] = model.history.step.length;
       const idle = !running || finished(model);
       let measured = null, view = null, t = now();
-      if (idle || due(measures, name, model.measureEveryMs, t)) measured = timed(measures, name, t, () => model.measure());
+      if (!fresh && (idle || due(measures, name, model.measureEveryMs, t))) measured = timed(measures, name, t, () => model.measure());
       t = now();
       if (idle || forceView[name] || due(viewClock, name, model.viewEveryMs || 0, t)) {
         view = timed(viewClock, name, t, () => views(name));
@@ -113,13 +115,15 @@ function serve(port, sliceMs = 25, postMs = 50) {
         measures.at[name] = viewClock.at[name] = -Infinity;
         measures.cost[name] = viewClock.cost[name] = 0;
       }
-      post();
+      post(false, true);
     } else if (!run) {
       return;
     } else if (m.type === "play") {
       stopAt = m.stopAt || 0;
       if (allFinished()) { running = false; post(true); return; }
       running = true;
+      const t = now();  // the first measures come after a while of training, not before it
+      for (const name of names) if (measures.at[name] === -Infinity) measures.at[name] = t;
       schedule();
     } else if (m.type === "pause") {
       running = false;
