@@ -104,18 +104,22 @@ def build(shell: Shell, samples: Any, inputs: list) -> None:
         at = grid_cell_at(*position, count, sample_columns(count), service.image_shape[-1]) if position else None
         if at is None:
             return gr.Gallery(value=[]), "Click on a sample itself, not between the samples. " + HINT
-        index = _index(service)
         image = service.sample(count, seed, scale=temperature)[at]
+        items = [(to_pil(image, THUMBNAIL), f"sample {at + 1}")]
+        title = f"**Sample {at + 1}** of {service.name}, seed {seed}:"
+        try:
+            index = index_for(service)
+        except NearestUnavailable as e:  # no classifier or no index: the sample, and why there is no more
+            return items, f"{title} {e}"
         within = training_rows(service.info, index)
         found = _search(index, image, DEFAULT_K, within)
-        items = [(to_pil(image, THUMBNAIL), f"sample {at + 1}")]
+        lines = [f"{title} {found.verdict(0)}", (_reference_line(index) + " " + _subset_line(service, within)).strip()]
         if found.images is not None:
             items += [(to_pil(pic, THUMBNAIL), caption) for pic, caption in zip(found.images[0], _captions(found))]
-        lines = [f"**Sample {at + 1}** of {service.name}, seed {seed}: {found.verdict(0)}",
-                 (_reference_line(index) + " " + _subset_line(service, within)).strip(),
-                 "Below: the sample, then its nearest training images (distance · class · training image number)."]
-        if found.images is None:
-            lines.append(f"{found.missing_images} Distances: "
+            lines.append("Below: the sample, then its nearest training images (distance · class · training image "
+                         "number).")
+        else:
+            lines.append(f"{found.missing_images} Distances (class, training image number): "
                          + ", ".join(_captions(found)) + ".")
         return items, "\n\n".join(lines)
 
