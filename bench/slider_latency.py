@@ -389,7 +389,7 @@ def fast_drag_lag(page, slider_selector: str, sweeps: int = 4, steps: int = 60) 
             "max_behind": max(behind, default=0), "behind_1": sum(1 for n in behind if n == 1), "undrawn": undrawn}
 
 
-def decode_times(page, spec: dict, backend: str, reps: int = 40, batch: int = 5) -> dict:
+def decode_times(page, spec: dict, backend: str, reps: int = 20, batch: int = 5) -> dict:
     """Decode time alone in the page with decoder.js's `backend` ("wasm" or "js"), ms per decode."""
     r = page.evaluate(DECODE_TIMES, [spec, backend, reps, batch])
     if r["backend"] != backend:
@@ -509,12 +509,14 @@ def open_sliders(page) -> None:
 
 
 def shipped_models(names: list[str] | None = None) -> list[Path]:
-    """checkpoints/*-vae-* and *-gan-* with weights (or the named ones)."""
+    """checkpoints/*-vae-* and *-gan-* with weights whose kind is a VAE or a GAN (the sliders' models;
+    a latent-diffusion prior named after its VAE is not one), or the named ones."""
     root = REPO / "checkpoints"
     if names:
         return [root / n for n in names]
     return sorted(p for pattern in ("*-vae-*", "*-gan-*") for p in root.glob(pattern)
-                  if (p / "model.safetensors").exists())
+                  if (p / "model.safetensors").exists()
+                  and json.loads((p / "config.json").read_text()).get("kind") in ("vae", "gan"))
 
 
 P50_GOAL_MS, P95_GOAL_MS, PLAIN_SHARE_GOAL = 16.7, 33.0, 0.2  # one frame at 60 Hz; two; 1/5 of plain Gradio
@@ -588,7 +590,7 @@ def report(models: list[dict], plain: dict, chromium: str, moves: int, warmup: i
         "then waits for the frame that shows the new picture (canvas drawn, or `<img>` changed and loaded, then "
         "`requestAnimationFrame`);\n"
         "- **drag**: real mouse drags (Playwright), one move at a time, from the move's first `input` to the same point;\n"
-        "- **decode**: `net.decode` alone in the page, median ms per decode (200 decodes in batches of 5), with "
+        "- **decode**: `net.decode` alone in the page, median ms per decode (100 decodes in batches of 5), with "
         "decoder.js's WebAssembly SIMD kernel and with its plain JavaScript fallback;\n"
         "- **frames behind**: a fast drag (4 sweeps, 60 mouse moves each, sent back to back); for every `input`, the "
         "frames that start after it and before the canvas is drawn with it (0: shown in the frame it arrived in, "

@@ -469,8 +469,12 @@
     const [C, H, W] = shape;
     if (canvas.width !== W) canvas.width = W;
     if (canvas.height !== H) canvas.height = H;
-    const ctx = canvas.getContext("2d");
-    const data = ctx.createImageData(W, H);
+    // The canvas keeps its context and one ImageData of its size: nothing is allocated per frame.
+    if (!canvas.__genlab || canvas.__genlab.data.width !== W || canvas.__genlab.data.height !== H) {
+      const ctx = canvas.getContext("2d");
+      canvas.__genlab = { ctx, data: ctx.createImageData(W, H) };
+    }
+    const { ctx, data } = canvas.__genlab;
     const px = data.data;
     for (let p = 0; p < H * W; p++) {
       for (let k = 0; k < 3; k++) {

@@ -103,6 +103,9 @@ function requestRender() {
 function onInput(e) {
   const row = rows[+e.target.dataset.row];
   if (!row || !z) return;
+  // The page's other input listeners (Gradio's, delegated at its root) have nothing to do with a
+  // slider of this panel: the event stops here, which spares them a walk on every move.
+  e.stopPropagation();
   const value = +e.target.value;
   if (row.vector) {
     const delta = value - dot(z, row.vector);
