@@ -529,7 +529,7 @@ def wait_for(job: FillJob, progress: ProgressFn | None = None, poll_s: float = 0
     tracker belongs to the thread of the request); raises the job's own error."""
     last = None
     while True:
-        finished = job.done.wait(poll_s)
+        finished = job.done.wait(poll_s if progress is not None else None)
         if progress is not None and job.reached is not None and job.reached != last:
             last = job.reached
             progress(*last)
