@@ -269,50 +269,90 @@ def _padded(rows: torch.Tensor, count: int) -> torch.Tensor:
 
 
 class _Group:
-    """One job inside a search: its padded rows' parameters, their optimizer, its plateau and step count."""
+    """One job inside a search: where its rows are, its plateau and its step count (the tensors
+    live side by side in `_Search.state`)."""
 
-    def __init__(self, job: FillJob, params: torch.Tensor, lr: float, device: torch.device) -> None:
+    def __init__(self, job: FillJob) -> None:
         self.job, self.size, self.rows = job, job.images.shape[0], job.rows
-        self.params = params
-        self.adam = _Adam(self.params, lr)
         self.plateau = Plateau(job.tolerance)
         self.step = 0
         self.report_every = max(1, job.steps // 50)
-        self.target = _padded(job.images.to(device, torch.float32), self.rows)
-        self.visible = (~job.hidden.to(device)).to(torch.float32).expand_as(self.target).contiguous()
+        self.noise: torch.Tensor | None = None  # the VAE's draws, (steps + 1, rows, D)
 
 
 class _Search:
-    """The rows of the jobs being searched together on one model; `step` moves them all once."""
+    """The rows of the jobs being searched together on one model; `step` moves them all once.
+
+    Every per-row tensor (parameters, Adam's moments, targets, weights...) holds all the jobs' rows
+    side by side, so a step is the same few dozen tensor operations however many jobs take part:
+    each operation hands Python's lock to the server's other threads and waits to get it back, and
+    on a busy server that wait, not the arithmetic, is what a per-job loop of small operations costs.
+    """
+
+    BETAS, EPS = (0.9, 0.999), 1e-8  # Adam's (genlab.latent._Adam's)
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
         self.device = _module_device(model)
         self.groups: list[_Group] = []
-        self._cat: dict[str, torch.Tensor] | None = None  # the groups' fixed tensors, side by side
+        self.state: dict[str, torch.Tensor] = {}
+        self._index: tuple[torch.Tensor, torch.Tensor] | None = None  # (group of each row, 1 for a real row, 0 for a pad)
 
     @property
     def rows(self) -> int:
         return sum(g.rows for g in self.groups)
 
     def admit(self, job: FillJob) -> None:
-        self.groups.append(self._group(job))
-        self._cat = None
+        group = _Group(job)
+        target = _padded(job.images.to(self.device, torch.float32), group.rows)
+        visible = (~job.hidden.to(self.device)).to(torch.float32).expand_as(target).contiguous()
+        lr = (self.default_lr if job.lr is None else job.lr)
+        rows = {"target": target, "visible": visible, **self._start(group, target, visible),
+                "lr": torch.full((group.rows, 1), float(lr), device=self.device)}
+        rows["m"] = torch.zeros_like(rows["params"])
+        rows["v"] = torch.zeros_like(rows["params"])
+        self.state = rows if not self.groups else {k: torch.cat([self.state[k], rows[k]]) for k in self.state}
+        self.groups.append(group)
+        self._index = None
 
     def _leave(self, finished: list[_Group]) -> None:
-        if finished:
-            self.groups = [g for g in self.groups if g not in finished]
-            self._cat = None
+        if not finished:
+            return
+        keep = torch.tensor([i for g, start in zip(self.groups, self._starts()) if g not in finished
+                             for i in range(start, start + g.rows)], dtype=torch.long, device=self.device)
+        self.state = {k: v.index_select(0, keep) for k, v in self.state.items()}
+        self.groups = [g for g in self.groups if g not in finished]
+        self._index = None
 
-    def _fixed(self, *names: str) -> list[torch.Tensor]:
-        if self._cat is None:
-            self._cat = {}
-        for name in names:
-            if name not in self._cat:
-                self._cat[name] = torch.cat([getattr(g, name) for g in self.groups])
-        return [self._cat[name] for name in names]
+    def _starts(self) -> list[int]:
+        starts, at = [], 0
+        for g in self.groups:
+            starts.append(at)
+            at += g.rows
+        return starts
 
-    def _group(self, job: FillJob) -> _Group:
+    def _group_sums(self, per_row: torch.Tensor) -> list[float]:
+        """Per group, the sum of `per_row` (N,) over its real rows (in row order, as alone)."""
+        if self._index is None:
+            which = [i for i, g in enumerate(self.groups) for _ in range(g.rows)]
+            real = [float(r < g.size) for g in self.groups for r in range(g.rows)]
+            self._index = (torch.tensor(which, device=self.device), torch.tensor(real, device=self.device))
+        which, real = self._index
+        return torch.zeros(len(self.groups), device=self.device).index_add_(0, which, per_row * real).tolist()
+
+    def _adam(self, grad: torch.Tensor) -> None:
+        """One Adam step on every row of the parameters; each row with its own group's step count and lr."""
+        b1, b2 = self.BETAS
+        s = self.state
+        steps = [g.step + 1 for g in self.groups for _ in range(g.rows)]
+        c1 = torch.tensor([1 - b1**t for t in steps], device=self.device)[:, None]
+        c2 = torch.tensor([1 - b2**t for t in steps], device=self.device)[:, None]
+        with torch.no_grad():
+            s["m"].mul_(b1).add_(grad, alpha=1 - b1)
+            s["v"].mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            s["params"].sub_(s["lr"] * (s["m"] / c1) / ((s["v"] / c2).sqrt() + self.EPS))
+
+    def _start(self, group: _Group, target: torch.Tensor, visible: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def step(self) -> None:
@@ -326,46 +366,44 @@ class _Search:
 class _VaeSearch(_Search):
     """fill_vae's search (its docstring has the maths), one group per job."""
 
-    def _group(self, job: FillJob) -> _Group:
-        dim = self.model.latent_dim
-        g = torch.Generator().manual_seed(int(job.seed))
-        start = torch.randn((job.images.shape[0], dim), generator=g)
-        params = torch.cat([start, torch.zeros_like(start)], dim=1).to(self.device)  # [mu | logvar]
-        group = _Group(job, _padded(params, job.rows).clone(), VAE_LR if job.lr is None else job.lr, self.device)
-        group.noise = g
-        return group
+    default_lr = VAE_LR
 
-    def _draw(self, group: _Group, params: torch.Tensor) -> torch.Tensor:
-        """One reparameterized draw per row of `params` (the group's padded rows); pads draw no noise."""
+    def _start(self, group: _Group, target: torch.Tensor, visible: torch.Tensor) -> dict[str, torch.Tensor]:
+        dim, job = self.model.latent_dim, group.job
+        g = torch.Generator().manual_seed(int(job.seed))
+        start = torch.randn((group.size, dim), generator=g)
+        # Every draw the search will make, at once: step s draws noise[s], the final guess noise[steps run].
+        noise = torch.randn((job.steps + 1, group.size, dim), generator=g)
+        group.noise = torch.cat([noise, torch.zeros(job.steps + 1, group.rows - group.size, dim)], 1).to(self.device)
+        params = torch.cat([start, torch.zeros_like(start)], dim=1).to(self.device)  # [mu | logvar]
+        return {"params": _padded(params, group.rows).clone()}
+
+    def _draw(self, params: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         dim = self.model.latent_dim
-        mu, logvar = params[:, :dim], params[:, dim:].clamp(-30.0, 20.0)
-        eps = torch.randn((group.size, dim), generator=group.noise).to(self.device)
-        eps = torch.cat([eps, torch.zeros(group.rows - group.size, dim, device=self.device)])
-        return mu + (0.5 * logvar).exp() * eps
+        return params[:, :dim] + (0.5 * params[:, dim:].clamp(-30.0, 20.0)).exp() * eps
 
     def step(self) -> None:
-        dim, model = self.model.latent_dim, self.model
-        target, visible = self._fixed("target", "visible")
-        params = torch.cat([g.params for g in self.groups]).requires_grad_(True)
-        parts = params.split([g.rows for g in self.groups])
-        z = torch.cat([self._draw(g, p) for g, p in zip(self.groups, parts)])
+        dim, model, s = self.model.latent_dim, self.model, self.state
+        params = s["params"].requires_grad_(True)
+        eps = torch.cat([g.noise[g.step] for g in self.groups])
         mu, logvar = params[:, :dim], params[:, dim:].clamp(-30.0, 20.0)
         with _eval_mode(model):
-            nll = F.binary_cross_entropy_with_logits(model.decode_logits(z), target, reduction="none")
+            nll = F.binary_cross_entropy_with_logits(model.decode_logits(self._draw(params, eps)), s["target"],
+                                                     reduction="none")
         # Per row, its -ELBO on the visible pixels; summed, each row's parameters get their own gradient.
-        row_loss = (nll * visible).flatten(1).sum(1) + kl_to_standard_normal(mu, logvar).sum(1)
+        row_loss = (nll * s["visible"]).flatten(1).sum(1) + kl_to_standard_normal(mu, logvar).sum(1)
         (grad,) = torch.autograd.grad(row_loss.sum(), [params])
+        params.requires_grad_(False)
+        self._adam(grad)
         finished = []
-        for g, g_grad, g_loss in zip(self.groups, grad.split([g.rows for g in self.groups]),
-                                     row_loss.detach().split([g.rows for g in self.groups])):
-            g.adam.step(g_grad)
+        for g, start, loss in zip(self.groups, self._starts(), self._group_sums(row_loss.detach())):
             g.step += 1
-            done = g.plateau.reached(g_loss[:g.size].sum())
+            done = g.plateau.reached(loss)
             if g.step % g.report_every == 0 or g.step == g.job.steps or done:
                 g.job._report(g.job.steps if done else g.step)
             if done or g.step == g.job.steps:
                 with torch.no_grad():
-                    latents = self._draw(g, g.params)
+                    latents = self._draw(s["params"][start:start + g.rows], g.noise[g.step])
                 g.job._finish(g.step, latents[:g.size], decode(model, latents, device=self.device)[:g.size])
                 finished.append(g)
         self._leave(finished)
@@ -374,53 +412,55 @@ class _VaeSearch(_Search):
 class _GanSearch(_Search):
     """fill_gan's search: genlab.latent.invert's (one restart, pixel weights, best step kept), one group per job."""
 
+    default_lr = GAN_LR
+
     def __init__(self, model: nn.Module) -> None:
         super().__init__(model)
         self.gan, self.generator = model, _generator_of(model)
         self.device = _module_device(self.generator)
 
-    def _group(self, job: FillJob) -> _Group:
+    def _start(self, group: _Group, target: torch.Tensor, visible: torch.Tensor) -> dict[str, torch.Tensor]:
+        job = group.job
         # Each row starts from one of the few bank pictures closest to its visible pixels, a different
         # one per fill of the same image (seeded): good starts reach the plateau in fewer steps.
-        visible = (~job.hidden).to(torch.float32)[None, None]
-        starts = bank_starts(self.gan, job.images, visible, seed=job.seed).to(self.device, torch.float32)
-        group = _Group(job, _padded(starts, job.rows).clone(), GAN_LR if job.lr is None else job.lr, self.device)
-        group.weight_sum = group.visible.flatten(1).sum(1)
-        group.best_z = group.params.clone()
-        group.best_err = torch.full((group.rows,), float("inf"), device=self.device)
-        return group
+        starts = bank_starts(self.gan, job.images, (~job.hidden).to(torch.float32)[None, None], seed=job.seed)
+        params = _padded(starts.to(self.device, torch.float32), group.rows).clone()
+        return {"params": params, "best_z": params.clone(), "weight_sum": visible.flatten(1).sum(1),
+                "best_err": torch.full((group.rows,), float("inf"), device=self.device)}
 
     def step(self) -> None:
-        target, visible, weight_sum = self._fixed("target", "visible", "weight_sum")
-        z = torch.cat([g.params for g in self.groups]).requires_grad_(True)
+        s = self.state
+        z = s["params"].requires_grad_(True)
         with _eval_mode(self.generator):
             x = self.generator(z)
-        err = ((x - target).pow(2) * visible).flatten(1).sum(1) / weight_sum  # (N,) on the visible pixels
-        sizes = [g.rows for g in self.groups]
-        finished, going = [], []
-        for g, g_err, g_z in zip(self.groups, err.detach().split(sizes), z.detach().split(sizes)):
-            better = g_err < g.best_err
-            g.best_err = torch.where(better, g_err, g.best_err)
-            g.best_z = torch.where(better[:, None], g_z, g.best_z)
-            if g.step == g.job.steps or g.plateau.reached(g.best_err[:g.size].mean()):
+        err = ((x - s["target"]).pow(2) * s["visible"]).flatten(1).sum(1) / s["weight_sum"]  # (N,) visible pixels
+        with torch.no_grad():
+            better = err < s["best_err"]
+            s["best_err"] = torch.where(better, err, s["best_err"])
+            s["best_z"] = torch.where(better[:, None], z, s["best_z"])
+        finished = []
+        for g, start, total in zip(self.groups, self._starts(), self._group_sums(s["best_err"])):
+            if g.step == g.job.steps or g.plateau.reached(total / g.size):
                 if g.step < g.job.steps:
                     g.job._report(g.job.steps)  # stopped early: the search is done
+                best = s["best_z"][start:start + g.rows]
                 with torch.no_grad(), _eval_mode(self.generator):
-                    pictures = self.generator(g.best_z)
-                g.job._finish(g.step, g.best_z[:g.size].to(self.device), pictures[:g.size])
+                    pictures = self.generator(best)
+                g.job._finish(g.step, best[:g.size].clone(), pictures[:g.size])
                 finished.append(g)
-            else:
-                going.append(g)
-        if going:
+        if len(finished) < len(self.groups):
             loss = (err + GAN_PRIOR_WEIGHT * z.pow(2).mean(1)).sum()
             (grad,) = torch.autograd.grad(loss, [z])
-            for g, g_grad in zip(self.groups, grad.split(sizes)):
+            z.requires_grad_(False)
+            self._adam(grad)  # the finished groups' rows move too, and are dropped below
+            for g in self.groups:
                 if g in finished:
                     continue
-                g.adam.step(g_grad)
                 g.step += 1
                 if g.step % g.report_every == 0 or g.step == g.job.steps:
                     g.job._report(g.step)
+        else:
+            z.requires_grad_(False)
         self._leave(finished)
 
 
