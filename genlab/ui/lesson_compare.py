@@ -222,6 +222,9 @@ def stored_inpainting(shell: Shell, dataset: Any) -> str:
     dataset = check_dataset(shell, dataset)
     result = read_inpainting(shell.store.root, dataset)
     if result is None:
+        if dataset_argument(dataset) != dataset:  # a folder's models: the benchmark reads built-in datasets
+            return (f"No inpainting measurement for {dataset}: the **Inpainting** tab fills its held-out "
+                    "pictures and your own images, VAE and GAN side by side.")
         return (f"No inpainting measurement for {dataset} yet: `python bench/inpainting.py --datasets {dataset}` "
                 "stores one. The **Inpainting** tab fills your own images.")
     table = ("| " + " | ".join(INPAINTING_COLUMNS) + " |\n|---|--:|--:|--:|\n"
