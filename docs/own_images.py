@@ -1,7 +1,7 @@
 """The README's "Your own images" picture: the app on a folder's checkpoints alone, editing one of the
 folder's held-out pictures along the class attribute between its two sub-folders.
 
-    .venv/bin/python docs/own_images.py CHECKPOINTS MODEL "discs → squares"
+    .venv/bin/python docs/own_images.py CHECKPOINTS MODEL "discs → squares" --test-image 0 --strength 4
     # writes docs/screenshots/own-images.png
 
 CHECKPOINTS holds the checkpoints trained on the folder (and nothing else); MODEL is the one shown.
@@ -44,6 +44,7 @@ def main() -> int:
     p.add_argument("model")
     p.add_argument("attribute", help="the label of the attribute in the list, e.g. 'discs → squares'")
     p.add_argument("--test-image", type=int, default=3, help="which of the shown test images to edit")
+    p.add_argument("--strength", type=float, default=2.5)
     p.add_argument("--out", default=str(OUT / "own-images.png"))
     args = p.parse_args()
     port = free_port()
@@ -68,6 +69,9 @@ def main() -> int:
             picker.locator(".thumbnail-item, button.thumbnail-item, .grid-wrap button").locator(
                 "visible=true").nth(args.test_image).click()
             settle(page)
+            strength = page.locator("#genlab-strength input[type=number]").first
+            strength.fill(str(args.strength))
+            strength.press("Enter")
             page.locator("#genlab-edit-button").click()
             settle(page)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
