@@ -72,7 +72,10 @@ def decoder_head() -> str:
     """The panel's <head> scripts: the URL of the WebAssembly kernel (a static file, served by Gradio
     at gradio_api/file=..., its content hash in the query so that a browser never keeps an old one),
     then decoder.js, which fetches it."""
-    gr.set_static_paths([KERNEL_WASM])
+    from gradio.data_classes import _StaticFiles
+
+    if KERNEL_WASM.resolve() not in _StaticFiles.all_paths:  # once per process, however many apps are built
+        gr.set_static_paths([KERNEL_WASM])
     digest = hashlib.sha256(KERNEL_WASM.read_bytes()).hexdigest()[:16]
     url = f"gradio_api/file={quote(KERNEL_WASM.resolve().as_posix())}?v={digest}"
     return f"<script>window.GENLAB_DECODER_KERNEL_URL = {json.dumps(url)};</script><script>{DECODER_JS}</script>"
