@@ -51,6 +51,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 CHROMIUM = "/usr/bin/chromium"
+KERNEL_WASM = REPO / "genlab" / "ui" / "static" / "decoder_kernel.wasm"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -597,8 +598,10 @@ def report(models: list[dict], plain: dict, chromium: str, moves: int, warmup: i
         "1: in the next one).\n\n"
         "p50 / p95 pool the repeats; in brackets the range of the repeats' own p50. Load = the 1-minute load "
         "average when that probe started.\n\n"
-        "The decoder: genlab/ui/static/decoder_kernel.c, a WebAssembly SIMD kernel of our own (12 KB, built by "
-        "tools/build_decoder_kernel.py, a static file the page fetches once), runs every Linear and convolution on "
+        "The decoder: genlab/ui/static/decoder_kernel.c, a WebAssembly SIMD kernel of our own "
+        f"({KERNEL_WASM.stat().st_size / 1024:.0f} KB, built by "
+        "tools/build_decoder_kernel.py, a static file the page fetches once), runs every Linear and convolution, "
+        "and the activation after it, on "
         "channels-last float32 tensors with a zero border, on weights packed once when the model loads: a dense "
         "gather (2 pixels × 16 channels per step), and for inputs that follow a ReLU (every GAN convolution; about "
         "half zeros) a sparse one that adds only each input pixel's nonzero channels, listed once per layer; both "
