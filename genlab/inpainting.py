@@ -48,8 +48,9 @@ DEFAULT_STEPS = 100  # GAN inversion on the visible pixels: 50 steps reach what 
 # error, sharpness and accuracy within a standard error, in half the time or less.
 TOLERANCE: float | None = 0.002
 # The GAN's search (the plateau of its best errors' mean) stops at 0.02: on requests as the tab sends
-# them (4 fills, 100 steps at most), 22-27% fewer steps than at 0.002 with the same error, sharpness
-# and accuracy within a standard error (bench/inpainting.py --class-requests, BENCHMARKS.md).
+# them (4 fills, 100 steps at most), 16% (MNIST) and 37% (Fashion-MNIST) fewer steps than at 0.002,
+# with the same error, sharpness and accuracy within a standard error (bench/inpainting.py
+# --class-requests; the 200-image table within noise too; BENCHMARKS.md).
 GAN_TOLERANCE: float | None = 0.02
 GAN_LR = 0.05  # invert's default
 MASK_COVERAGE = 0.5  # a model pixel is hidden when at least this share of it is painted
