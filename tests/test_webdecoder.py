@@ -5,6 +5,7 @@ the page fetches (and falls back to JavaScript without), and the committed .wasm
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -330,3 +331,19 @@ def test_the_app_serves_the_kernel_as_a_static_file_and_the_sliders_use_it(brows
         assert requests.get(f"{genlab_app}/{source_url}", timeout=60).status_code >= 400
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("activation", ["silu", "sigmoid", "relu"])
+def test_kernel_activations_are_float_accurate(page, activation):
+    """The kernel's SiLU and sigmoid (its own e^x) agree with PyTorch's to float precision over a
+    wide range of inputs, as the plain JavaScript ones do."""
+    x = torch.linspace(-40, 40, 4001)
+    spec = {"format": FORMAT, "version": VERSION, "kind": "vae", "latent_dim": 1, "output_shape": [1, 1, len(x)],
+            "layers": [_layer_json(nn.Linear(1, len(x))), {"type": activation}]}
+    spec["layers"][0]["weight"] = base64.b64encode(x.numpy().astype("<f4").tobytes()).decode()
+    spec["layers"][0]["bias"] = base64.b64encode(torch.zeros(len(x)).numpy().astype("<f4").tobytes()).decode()
+    expected = {"silu": torch.nn.functional.silu, "sigmoid": torch.sigmoid, "relu": torch.relu}[activation](x.double())
+    for backend in BACKENDS:
+        got = decode_in_page(page, spec, torch.ones(1, 1), backend)[0].double()
+        error = ((got - expected).abs() / expected.abs().clamp_min(1e-30)).max().item()
+        assert error < 1e-6, f"{backend}: relative error {error:.2e}"
