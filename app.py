@@ -16,7 +16,7 @@ from genlab.checkpoints import DEFAULT_CHECKPOINT_DIR
 from genlab.ui.app import build_app, launch_kwargs, stop_on_sigterm
 from genlab.ui.shell import configure_queue
 from genlab.ui.uploads import MAX_FILE_SIZE
-from genlab.ui.store import ModelStore
+from genlab.store import ModelStore
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

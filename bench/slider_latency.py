@@ -338,7 +338,7 @@ def serve_here(which: str, path: str, port: int) -> None:
     if which == "ours":
         from genlab.ui.app import build_app, launch_kwargs
         from genlab.ui.shell import configure_queue
-        from genlab.ui.store import ModelStore
+        from genlab.store import ModelStore
 
         demo, extra = build_app(ModelStore.load(path)), launch_kwargs()
         configure_queue(demo)

@@ -12,8 +12,8 @@ In the spirit of a diffusers pipeline, for notebooks and scripts::
     result = vae.inpaint(images[0], mask="bottom half", fills=4, seed=0)     # result.completed (4, 1, 28, 28)
 
 This is not a second implementation: a `Model` is a thin, typed front of the
-`genlab.service.ModelService` that the app's tabs talk to, taken from a `genlab.ui.store.ModelStore`
-(which loads a folder of checkpoints and gives every VAE and GAN its dataset's classifier), and each
+`genlab.service.ModelService` that the app's tabs talk to, taken from a `genlab.store.ModelStore`
+(which loads a folder of checkpoints and gives every model of images its dataset's classifier), and each
 method does what the matching tab does (`genlab.ui.sample`, `.interpolate`, `.attributes`,
 `.inpaint`), with the same defaults (inversion steps and restarts, inpainting steps, attribute
 banks), so a seed gives here the picture it gives in the app.
@@ -41,10 +41,10 @@ import torch
 from genlab.attributes import MEASURED_ATTRIBUTES
 from genlab.checkpoints import CONFIG_NAME, DEFAULT_CHECKPOINT_DIR
 from genlab.inpainting import check_mask, mask_from_paint, preset_mask
-from genlab.latent import DIRECTION_METHODS, INTERPOLATION_MODES, attribute_direction, interpolate, project_out
+from genlab.latent import DIRECTION_METHODS, INTERPOLATION_MODES, attribute_direction, project_out
 from genlab.preprocess import prepare_image, style_for
 from genlab.service import INVERSION_STEPS, MAX_INVERSION_STEPS, LatentResult, ModelService
-from genlab.ui.store import ModelStore
+from genlab.store import ModelStore
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -55,8 +55,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Model", "UnknownModelError", "load", "list_models", "to_pil"]
 
 HUB_PREFIX = "hub:"
-LATENT_KINDS = ("vae", "gan")  # what has a latent space to sample, encode, edit and inpaint
 MIN_INVERSION_STEPS = 10  # the app's slider starts here
+MAX_SAMPLE_STEPS = 1000  # a diffusion model's ODE steps
 
 
 class UnknownModelError(KeyError):
@@ -248,7 +248,12 @@ class Model:
     """One loaded checkpoint, for Python: a typed front of the app's `ModelService`.
 
     Get one with `genlab.load(name)`. VAEs and GANs sample, decode, encode (GAN: invert),
-    interpolate, edit along attributes and inpaint; a classifier classifies. `service` is the
+    interpolate, edit along attributes and inpaint; a pixel diffusion model samples (with `steps`),
+    decodes its noise, inverts images to noise, interpolates and inpaints, but has no attribute
+    directions; a latent diffusion prior does everything in its VAE's latent, sampling through its
+    prior; a classifier classifies. The `service` says what a model can do (`has_latents`,
+    `invertible`, `editable`, `can_inpaint`, `sample_steps`); a method it cannot serve raises a
+    ValueError that says why. `service` is the
     underlying ModelService and `checkpoint` the loaded checkpoint, for anything not wrapped here.
     """
 
@@ -263,7 +268,7 @@ class Model:
 
     @property
     def kind(self) -> str:
-        """"vae", "gan", "classifier", or another kind a checkpoint declares (e.g. "diffusion")."""
+        """"vae", "gan", "classifier", "diffusion", "latent-diffusion": the kind its checkpoint declares."""
         return self.service.kind
 
     @property
@@ -315,15 +320,30 @@ class Model:
 
     # -- checks -------------------------------------------------------------------------------------
     def _need_latents(self, what: str) -> None:
-        if self.kind not in LATENT_KINDS:
-            hint = " (genlab.models.diffusion samples diffusion models)" if "diffusion" in self.kind else ""
-            raise ValueError(f"{what} needs a VAE or a GAN, and {self.name} is a {self.kind} model{hint}.")
+        if not self.service.has_latents:
+            raise ValueError(f"{what} needs a model of images (a VAE, a GAN or a diffusion model), and "
+                             f"{self.name} is a {self.service.label}.")
 
     def _need_unconditional(self, what: str) -> None:
         self._need_latents(what)
         if self.conditional:
-            raise ValueError(f"{self.name} is a class-conditional GAN: {what.lower()} works with a VAE or an "
-                             f"unconditional GAN (it has no single latent per image).")
+            raise ValueError(f"{self.name} is a class-conditional GAN: {what.lower()} works with a VAE, an "
+                             f"unconditional GAN or a diffusion model (it has no single latent per image).")
+
+    def _need_edits(self) -> None:
+        self._need_unconditional("Editing")
+        if not self.service.editable:
+            raise ValueError(self.service.no_edits())
+
+    def _sample_steps(self, steps: int | None) -> int | None:
+        """A diffusion model's sampling steps (None: its default); refused for a one-pass decoder."""
+        if steps is None:
+            return None
+        if self.service.sample_steps is None:
+            raise ValueError(f"{self.name} is a {self.service.label}: a sample is one network pass, so it takes no steps.")
+        if isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= MAX_SAMPLE_STEPS:
+            raise ValueError(f"steps must be a whole number from 1 to {MAX_SAMPLE_STEPS}, got {steps!r}.")
+        return int(steps)
 
     def _steps(self, steps: int | None) -> int:
         if steps is None:
@@ -391,45 +411,56 @@ class Model:
 
     # -- sampling and decoding ----------------------------------------------------------------------
     def sample(self, count: int = 8, seed: int | torch.Generator | None = None, *,
-               generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+               generator: torch.Generator | None = None, temperature: float = 1.0,
+               steps: int | None = None) -> torch.Tensor:
         """`count` samples -> (count, C, H, W) in [0, 1], on the CPU.
 
         Latents come from N(0, temperature^2 I) (the Sample tab's temperature for a VAE, truncation
-        for a GAN). `seed` gives the app's picture for that seed; a torch.Generator is drawn from
-        (`torch.Generator().manual_seed(s)` gives what seed=s gives, and it moves on, so two calls
-        differ). A class-conditional GAN cycles through its classes.
+        for a GAN; a diffusion model's starting noise is scaled the same way). `seed` gives the app's
+        picture for that seed; a torch.Generator is drawn from (`torch.Generator().manual_seed(s)`
+        gives what seed=s gives, and it moves on, so two calls differ). A class-conditional GAN
+        cycles through its classes. `steps`: a diffusion model's ODE steps (default: its config's
+        `sample_steps`; 2 * steps - 1 network passes); a VAE or GAN takes none.
         """
         self._need_latents("Sampling")
         count = self._count(count)
+        steps = self._sample_steps(steps)
         if not 0.0 < float(temperature) <= 10.0:
             raise ValueError(f"temperature must be above 0 (and at most 10), got {temperature!r}.")
         s = _seed_of(seed, generator)
         if s.generator is None:
-            return self.service.sample(count, s.seed, scale=float(temperature))
-        return self.decode(self.sample_latents(count, generator=s.generator, temperature=temperature),
-                           labels=self._cycle_labels(count))
+            return self.service.sample(count, s.seed, scale=float(temperature), steps=steps)
+        g = s.generator
+        noise = (torch.randn((count, self.latent_dim), generator=g, device=g.device) * float(temperature)).cpu()
+        return self.decode(self.service.from_noise(noise, steps), labels=self._cycle_labels(count), steps=steps)
 
     def sample_latents(self, count: int = 8, seed: int | torch.Generator | None = None, *,
                        generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """The latents `sample` decodes -> (count, D): N(0, temperature^2 I), seeded like `sample`."""
+        """The latents `sample` decodes -> (count, D): N(0, temperature^2 I), seeded like `sample`
+        (a latent diffusion prior's: those draws through its ODE, codes of its VAE)."""
         self._need_latents("Sampling")
         count = self._count(count)
         s = _seed_of(seed, generator)
         if s.generator is None:
             return self.service.sample_latents(count, s.seed, scale=float(temperature))
         g = s.generator
-        return (torch.randn((count, self.latent_dim), generator=g, device=g.device) * float(temperature)).cpu()
+        noise = (torch.randn((count, self.latent_dim), generator=g, device=g.device) * float(temperature)).cpu()
+        return self.service.from_noise(noise)
 
     def sample_images(self, count: int = 8, seed: int | torch.Generator | None = None, *,
                       generator: torch.Generator | None = None, temperature: float = 1.0,
-                      size: int | None = None) -> list["Image.Image"]:
+                      size: int | None = None, steps: int | None = None) -> list["Image.Image"]:
         """`sample` as a list of PIL images (each H x W, or upscaled to about `size` pixels)."""
-        return [to_pil(x, size) for x in self.sample(count, seed, generator=generator, temperature=temperature)]
+        return [to_pil(x, size) for x in self.sample(count, seed, generator=generator, temperature=temperature,
+                                                      steps=steps)]
 
-    def decode(self, z: torch.Tensor, labels: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | Sequence[int] | None = None,
+               steps: int | None = None) -> torch.Tensor:
         """Latents (B, D) or (D,) -> images (B, C, H, W) in [0, 1]. A class-conditional GAN needs
-        `labels` (B,): the class of each image."""
+        `labels` (B,): the class of each image. A pixel diffusion model's latent is its starting
+        noise, flattened (D = C*H*W), run through its ODE in `steps` (default: its config's)."""
         self._need_latents("Decoding")
+        steps = self._sample_steps(steps)
         z = self._latents(z)
         if self.conditional:
             if labels is None:
@@ -440,7 +471,7 @@ class Model:
                 raise ValueError(f"labels must hold one class from 0 to {k - 1} per latent ({z.shape[0]}).")
         elif labels is not None:
             raise ValueError(f"{self.name} is not class-conditional: it takes no labels.")
-        return self.service.decode(z, labels)
+        return self.service.decode(z, labels, steps)
 
     def _cycle_labels(self, count: int) -> torch.Tensor | None:
         return torch.arange(count) % int(self.config.num_classes) if self.conditional else None
@@ -455,12 +486,14 @@ class Model:
     def reconstruct(self, images: Any, steps: int | None = None) -> LatentResult:
         """Images -> a genlab.service.LatentResult: latents (B, D), reconstructions (B, C, H, W),
         errors (per-image MSE) and `how` (one sentence). The VAE encodes (posterior mean); the GAN
-        is inverted (`steps` Adam steps from 4 random starts each, default 200, as in the app; cached)."""
+        is inverted (`steps` Adam steps from 4 random starts each, default 200, as in the app; cached);
+        a diffusion model runs its ODE backwards to the noise (its own steps; `steps` do not apply)."""
         self._need_unconditional("Encoding")
         return self.service.to_latents(self.images(images), self._steps(steps))
 
     def encode(self, images: Any, steps: int | None = None) -> torch.Tensor:
-        """Images (see `images`) -> latents (B, D): a VAE's encoder mean, a GAN's inversion (`steps`)."""
+        """Images (see `images`) -> latents (B, D): a VAE's encoder mean, a GAN's inversion (`steps`),
+        a diffusion model's noise (its ODE backwards)."""
         return self.reconstruct(images, steps).latents
 
     invert = encode  # the GAN's word for it
@@ -491,6 +524,8 @@ class Model:
 
         start, end: an image (encoded / inverted first) or a latent (D,). mode: "linear" or
         "spherical" (stays where Gaussian latents live). Use `interpolate_latents` for the latents.
+        A diffusion model walks between the two images' noises; a latent diffusion prior between the
+        noises of the two codes of its VAE.
         """
         return self.decode(self.interpolate_latents(start, end, steps, mode, inversion_steps))
 
@@ -501,7 +536,7 @@ class Model:
         if mode not in INTERPOLATION_MODES:
             raise ValueError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}.")
         a, b = self._endpoints([start, end], inversion_steps)
-        return interpolate(a, b, steps, mode)
+        return self.service.interpolate_latents(a, b, steps, mode)
 
     # -- attributes -----------------------------------------------------------------------------------
     def attributes(self) -> list[str]:
@@ -510,14 +545,14 @@ class Model:
 
         The first call for a model builds its attribute bank, as the app does (stored beside shipped
         checkpoints; seconds otherwise)."""
-        self._need_unconditional("Editing")
+        self._need_edits()
         bank = self.service.attribute_bank()
         classes = [n for n in bank.names() if n.startswith("class:")]
         return [n for n in bank.names() if not n.startswith("class:")] + classes
 
     def attribute_ends(self, attribute: str) -> tuple[str, str]:
         """What the two ends of a direction mean, e.g. ("thinner", "bolder") or ("more like 3", "more like 8")."""
-        self._need_unconditional("Editing")
+        self._need_edits()
         try:
             return self.service.attribute_bank().ends(str(attribute))
         except ValueError as e:
@@ -532,7 +567,7 @@ class Model:
         conditional=True keeps the class: the class directions are projected out (pixel attributes
         and your own directions; it means nothing for a class direction and is ignored there, as in the app).
         """
-        self._need_unconditional("Editing")
+        self._need_edits()
         if method not in DIRECTION_METHODS:
             raise ValueError(f"method must be one of {', '.join(DIRECTION_METHODS)}, got {method!r}.")
         bank = self.service.attribute_bank()
@@ -557,7 +592,7 @@ class Model:
                                 steps: int | None = None) -> torch.Tensor:
         """Your own attribute: a unit direction (D,) from images that have it towards images that don't
         (at least 2 of each; encoded / inverted first), as the Edit tab's "define your own attribute"."""
-        self._need_unconditional("Editing")
+        self._need_edits()
         if method not in DIRECTION_METHODS:
             raise ValueError(f"method must be one of {', '.join(DIRECTION_METHODS)}, got {method!r}.")
         pos, neg = self.images(with_attribute), self.images(without)
@@ -626,6 +661,8 @@ class Model:
         this many (default 100, the app's), fewer once the fit stops improving.
         """
         self._need_unconditional("Inpainting")
+        if not self.service.can_inpaint:
+            raise ValueError(f"Inpainting is not offered for {self.name}, a {self.service.label}.")
         batch = self.images(image)
         if batch.shape[0] != 1:
             raise ValueError(f"Inpaint one image at a time, not a batch of {batch.shape[0]}.")
@@ -638,7 +675,7 @@ class Model:
         """What the dataset's classifier says each image is: [(class name, confidence), ...];
         None when no classifier of the model's dataset is loaded. A classifier model judges itself."""
         batch = self.images(images)
-        if self.kind == "classifier":
+        if not self.service.generative:
             probs = self.service.classify(batch)
             names = self.class_names or [str(k) for k in range(probs.shape[1])]
             conf, cls = probs.max(1)
@@ -648,7 +685,7 @@ class Model:
     def classify(self, images: Any) -> torch.Tensor:
         """A classifier's class probabilities (B, K); for a VAE or GAN, its dataset's classifier's."""
         batch = self.images(images)
-        if self.kind == "classifier":
+        if not self.service.generative:
             return self.service.classify(batch)
         if self.service.classifier is None:
             raise ValueError(f"There is no classifier of {self.dataset} beside {self.name} to classify with.")

@@ -1,4 +1,4 @@
-"""Inpainting: hide part of an image and let the VAE and the GAN fill it in, apart from any UI.
+"""Inpainting: hide part of an image and let the VAE, the GAN and a diffusion model fill it in, apart from any UI.
 
 A mask is an (H, W) bool tensor, True where a pixel is *hidden*. Both models fill the hole the same
 way in spirit: find a latent z whose picture agrees with the visible pixels, decode it, and paste
@@ -9,6 +9,8 @@ the visible pixels back, so a fill never changes what was shown.
   decode one draw from it.
 - GAN: inversion (`genlab.latent.invert`) on the visible pixels only (`pixel_weights`), one random
   start per fill.
+- Diffusion: no latent is searched: the sampler runs from noise and the visible pixels, noised to
+  each step's time, are put back after every step (RePaint-style, `genlab.models.diffusion.inpaint`).
 
 A fill is a guess: each fill starts from its own random latent (a seeded CPU torch.Generator), and
 the spread of the guesses is part of the answer. Requests that arrive together (a class) are searched
@@ -671,7 +673,13 @@ def _inpaint(kind: str, model: Any, image: torch.Tensor, hidden: Any, fills: int
     else:
         job.progress = progress
         _run(module, job, images.device)
-    latents, decoded = job.latents.to(images.device), job.decoded.to(images.device)
+    return _scored(images, mask, job.latents.to(images.device), job.decoded.to(images.device), start, original,
+                   classifier)
+
+
+def _scored(images: torch.Tensor, mask: torch.Tensor, latents: torch.Tensor, decoded: torch.Tensor, start: float,
+            original: torch.Tensor | None, classifier: Any) -> Inpainting:
+    """The fills `decoded` (F, C, H, W) of `images` pasted and measured (since `start`, perf_counter)."""
     seconds = time.perf_counter() - start
     mask = mask.to(images.device)
     completed = paste(decoded, images, mask)
@@ -704,6 +712,60 @@ def inpaint_gan(model: Any, image: torch.Tensor, hidden: Any, fills: int = 4, st
                 original: torch.Tensor | None = None, classifier: Any = None, batched: bool = True) -> Inpainting:
     """`fills` GAN fills of `image` (C, H, W) by inversion on the visible pixels; as `inpaint_vae`."""
     return _inpaint("gan", model, image, hidden, fills, steps, seed, progress, device, original, classifier, batched)
+
+
+# The diffusion fill's ODE steps (search steps do not apply: nothing is searched), each redone once after
+# stepping back up (RePaint's resampling, which blends the fill in). On 64 MNIST test images, bottom half
+# hidden, mnist-diffusion: hidden-region MSE 0.132 and the classifier right on 47% with 10 steps and no
+# resampling; 0.125 and 53% with 10 x 2 (4 x the cost of a 10-step sample); 0.110 and 59% with 10 x 4.
+DIFFUSION_STEPS = 10
+DIFFUSION_RESAMPLE = 2
+
+
+def fill_diffusion(model: Any, images: torch.Tensor, hidden: torch.Tensor, steps: int = DIFFUSION_STEPS, seed: int = 0,
+                   progress: ProgressFn | None = None,
+                   resample: int = DIFFUSION_RESAMPLE) -> tuple[torch.Tensor, torch.Tensor]:
+    """A pixel diffusion model's guesses: (starting noises (B, C*H*W), fills (B, C, H, W)).
+
+    `genlab.models.diffusion.inpaint` (RePaint-style, after Lugmayr et al. 2022): sample from noise
+    and, after every ODE step, put the visible pixels back noised to that time with the run's own
+    noise; each row starts from its own noise (a generator seeded with `seed`). `steps` are ODE
+    steps (2 network passes each, `resample` times). The visible pixels come back unchanged.
+    """
+    from genlab.models import diffusion as D
+
+    model = _as_model(model)
+    c = model.config
+    if images.ndim != 4 or tuple(images.shape[1:]) != (c.channels, c.image_size, c.image_size):
+        raise ValueError(f"This diffusion model makes {c.channels}x{c.image_size}x{c.image_size} images; "
+                         f"got {tuple(images.shape[1:])}.")
+    steps = _check_steps(steps)
+    if progress is not None:
+        progress(0, steps)
+    noise = D.draw_noise(tuple(images.shape), torch.Generator().manual_seed(int(seed)))  # the one inpaint draws first
+    filled = D.inpaint(model, images, hidden, steps=steps, generator=torch.Generator().manual_seed(int(seed)),
+                       resample=resample)
+    if progress is not None:
+        progress(steps, steps)
+    return noise.flatten(1).to(images.device), filled.to(images.device)
+
+
+def inpaint_diffusion(model: Any, image: torch.Tensor, hidden: Any, fills: int = 4, steps: int = DIFFUSION_STEPS,
+                      seed: int = 0, progress: ProgressFn | None = None, device: str | torch.device = "cpu",
+                      original: torch.Tensor | None = None, classifier: Any = None) -> Inpainting:
+    """`fills` diffusion fills of `image` (C, H, W) where `hidden` (H, W) is True; as `inpaint_vae`
+    (one sampler run for all the fills, each from its own noise; nothing is searched, so no batcher)."""
+    if image.ndim != 3:
+        raise ValueError(f"image must be (C, H, W), got shape {tuple(image.shape)}.")
+    if isinstance(fills, bool) or int(fills) != fills or not 1 <= fills <= MAX_FILLS:
+        raise ValueError(f"fills must be a whole number from 1 to {MAX_FILLS}, got {fills}.")
+    mask = check_mask(hidden, image.shape[1], image.shape[2], allow_nothing_hidden=True)
+    if original is not None and tuple(original.shape) != tuple(image.shape):
+        raise ValueError(f"The original is {tuple(original.shape)} but the image is {tuple(image.shape)}.")
+    start = time.perf_counter()
+    images = image.to(device, torch.float32).expand(int(fills), -1, -1, -1).contiguous()
+    latents, decoded = fill_diffusion(model, images, mask, steps=steps, seed=seed, progress=progress)
+    return _scored(images, mask, latents, decoded, start, original, classifier)
 
 
 # --------------------------------------------------------------------------- the stored benchmark

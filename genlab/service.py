@@ -1,18 +1,23 @@
 """The model service: one object per checkpoint that the app's tabs talk to.
 
 In the spirit of a diffusers pipeline, a `ModelService` wraps one loaded checkpoint and is the only
-way the UI reaches a model: it samples, decodes, turns images into latents (the VAE encodes, the
-GAN is inverted, with one cache), explains a VAE's encoding, classifies, exports the decoder for the
+way the UI reaches a model: it samples, decodes, turns images into latents (an encoder, or an
+inversion with one cache), explains a VAE's encoding, classifies, exports the decoder for the
 browser, and gives the per-model artefacts (GANSpace directions, the attribute bank, the test
 images' codes). It holds the one copy of each rule and default the tabs share (inversion steps and
 restarts, what counts as an unused VAE dimension, how many samples a bank or a PCA takes).
+
+What differs between families of models lives in the checkpoint's kind (`genlab.kinds`: one module
+per family); the service asks it and keeps the plumbing every kind shares (caches, the artefact
+file, the classifier). Tabs ask the service's capabilities (`has_latents`, `sliders`, `editable`,
+`can_inpaint`, `sample_steps`, ...), never the kind's name.
 
 Artefacts are computed by `python train/precompute.py` and stored beside the weights
 (`artefacts.safetensors`, with the weights' SHA-256 in its metadata), so that a cold start (a
 Space) loads them instead of recomputing; when the file is missing or belongs to other weights,
 each artefact is computed on first use (seconds) and kept in memory.
 
-Services are built once per loaded checkpoint by `genlab.ui.store.ModelStore` and only read
+Services are built once per loaded checkpoint by `genlab.store.ModelStore` and only read
 afterwards: every cache here is keyed by the model alone and bounded, so users share them.
 """
 
@@ -25,24 +30,23 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from safetensors import safe_open
 
-from genlab.attributes import AttributeBank, build_bank
+from genlab.attributes import AttributeBank
 from genlab.checkpoints import ARTEFACTS_NAME, WEIGHTS_NAME, Checkpoint, atomic_save_tensors, code_version
 from genlab.data import DataError, ImageData, load_dataset
 from genlab.heldout import bank_options, own_test_images
-from genlab.latent import decode, encode, gan_space_directions, invert, kl_order, sample_latents
-from genlab.models.vae import kl_to_standard_normal, negative_elbo_terms, reparameterize
+from genlab.kinds import LatentResult, ModelKind, ServiceError, VAEExplanation, kind_for
+from genlab.kinds.gan import INVERSION_RESTARTS
+from genlab.latent import gan_space_directions, kl_order
 
 # -- the shared rules and defaults ----------------------------------------------------------------
 
-INVERSION_STEPS = 200  # GAN inversion: Adam steps ...
-INVERSION_RESTARTS = 4  # ... from this many random starts per image
+INVERSION_STEPS = 200  # GAN inversion: Adam steps, from INVERSION_RESTARTS random starts per image
 MAX_INVERSION_STEPS = 1000
 ACTIVE_KL = 0.01  # nats: a VAE latent dimension with less average KL carries (almost) no information
 GANSPACE_K = 8  # GANSpace directions offered next to a GAN's raw dimensions
@@ -57,8 +61,8 @@ ProgressFn = Callable[[int, int], None]
 log = logging.getLogger(__name__)
 
 
-class ServiceError(ValueError):
-    """A request the model cannot serve; the message is one sentence for the user."""
+__all__ = ["ModelService", "ServiceError", "LatentResult", "VAEExplanation", "INVERSION_STEPS", "INVERSION_RESTARTS",
+           "MAX_INVERSION_STEPS", "test_images", "gallery_indices"]
 
 
 # -- test images ----------------------------------------------------------------------------------
@@ -92,37 +96,6 @@ def gallery_indices(labels: torch.Tensor, count: int = 16) -> list[int]:
     return picked
 
 
-# -- results --------------------------------------------------------------------------------------
-
-
-@dataclass
-class LatentResult:
-    """Latents of some images and what the model makes of them."""
-
-    latents: torch.Tensor  # (B, D)
-    reconstructions: torch.Tensor  # (B, C, H, W) in [0, 1]
-    errors: list[float]  # per-image mean squared error of the reconstruction
-    how: str  # one sentence: how the latents were found
-    seconds: float | None  # time of the inversion; None when encoded or every image was found earlier
-
-
-@dataclass
-class VAEExplanation:
-    """One image through a VAE: the encoder's Gaussian, the draw, the decoding and the ELBO's terms."""
-
-    mu: torch.Tensor  # (D,)
-    sigma: torch.Tensor  # (D,)
-    eps: torch.Tensor  # (D,)
-    z: torch.Tensor  # (D,) = mu + sigma * eps
-    decoded: torch.Tensor  # (C, H, W) in [0, 1]
-    reconstruction: float  # -log p(x | z), nats
-    kl_per_dim: torch.Tensor  # (D,) nats
-
-    @property
-    def kl(self) -> float:
-        return float(self.kl_per_dim.sum())
-
-
 # -- the service ----------------------------------------------------------------------------------
 
 
@@ -135,6 +108,7 @@ class ModelService:
 
     def __init__(self, checkpoint: Checkpoint, classifier: "ModelService | None" = None) -> None:
         self._ckpt = checkpoint
+        self._kind = kind_for(checkpoint)
         self.classifier = classifier
         self._lock = threading.RLock()
         self._inversions: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor, float]] = OrderedDict()
@@ -154,7 +128,23 @@ class ModelService:
 
     @property
     def kind(self) -> str:
+        """The config's "kind" string (for display and files; ask the capabilities below instead)."""
         return self._ckpt.kind
+
+    @property
+    def model_kind(self) -> ModelKind:
+        """The kind's object (genlab.kinds): what this family of models can do."""
+        return self._kind
+
+    @property
+    def latent_word(self) -> str:
+        """What its latent is called in a sentence: "latent", or "noise" for a pixel diffusion model."""
+        return self._kind.latent_word
+
+    @property
+    def label(self) -> str:
+        """How the page names the model's family: "VAE", "GAN", "diffusion model", ..."""
+        return self._kind.label
 
     @property
     def dataset(self) -> str:
@@ -171,12 +161,13 @@ class ModelService:
 
     @property
     def config(self) -> Any:
-        """The model's typed config (VAEConfig, GANConfig or ClassifierConfig)."""
+        """The model's typed config (VAEConfig, GANConfig, DiffusionConfig, ...)."""
         return self._ckpt.model.config
 
     @property
     def latent_dim(self) -> int:
-        return int(getattr(self.config, "latent_dim", 0))
+        """D of the latents the tabs hold (a pixel diffusion model's: its noise, C*H*W; 0: none)."""
+        return self._kind.latent_dim
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -185,14 +176,68 @@ class ModelService:
 
     @property
     def conditional(self) -> bool:
-        """A class-conditional GAN (no sliders, no inversion)."""
-        return self.kind == "gan" and self.config.needs_labels
+        """Samples need a class (a class-conditional GAN): no sliders, no inversion."""
+        return self._kind.conditional
 
     @property
     def latent_classes(self) -> int:
         """k for a GAN that reads its class from z (the largest of z[:k] picks it), else 0."""
-        c = self.config
-        return int(c.num_classes) if self.kind == "gan" and getattr(c, "classes_from_latent", False) else 0
+        return self._kind.latent_classes
+
+    # -- capabilities (the tabs ask these, never the kind's name) -----------------------------------
+    @property
+    def generative(self) -> bool:
+        """A model of images the picker offers (not a classifier)."""
+        return self._kind.generative
+
+    @property
+    def has_latents(self) -> bool:
+        """Latents can be drawn and decoded."""
+        return self._kind.has_latents
+
+    @property
+    def invertible(self) -> bool:
+        """Images can be turned into latents (`to_latents`)."""
+        return self._kind.invertible
+
+    @property
+    def has_encoder(self) -> bool:
+        """Images reach the latent in one pass (else by inversion, which takes `steps`)."""
+        return self._kind.encoder
+
+    @property
+    def sliders(self) -> bool:
+        """The Latent sliders tab offers one slider per dimension (decoded in the browser)."""
+        return self._kind.sliders
+
+    def no_sliders(self) -> str:
+        """One sentence: why there are no sliders, and what the model offers instead."""
+        return self._kind.no_sliders(self.name)
+
+    @property
+    def editable(self) -> bool:
+        """Attribute directions can be found in the latent (the Edit attributes tab)."""
+        return self._kind.editable
+
+    def no_edits(self) -> str:
+        return self._kind.no_edits(self.name)
+
+    @property
+    def can_inpaint(self) -> bool:
+        return self._kind.can_inpaint
+
+    @property
+    def sample_steps(self) -> int | None:
+        """The default steps of a sample (an ODE's); None when a sample is one network pass."""
+        return self._kind.sample_steps
+
+    def network_passes(self, steps: int | None = None) -> int:
+        """Network evaluations one sample costs with `steps` (1 for a VAE's or GAN's decoder)."""
+        return self._kind.network_passes(steps)
+
+    def fill_description(self) -> str:
+        """What the Inpainting tab's progress says while this model fills."""
+        return self._kind.fill_description()
 
     @property
     def beta(self) -> float:
@@ -222,7 +267,7 @@ class ModelService:
 
     def describe(self) -> str:
         """A label for the model picker: dataset · kind · latent · name."""
-        return f"{self.dataset} · {self.kind.upper()} · {self.latent_dim}-d latent · {self.name}"
+        return self._kind.describe(self.name, self.dataset)
 
     def test_images(self) -> ImageData:
         """The model's own held-out pictures when its checkpoint carries them (trained on a folder:
@@ -244,9 +289,9 @@ class ModelService:
 
     # -- the rules --------------------------------------------------------------------------------
     def kl_per_dim(self) -> list[float] | None:
-        """A VAE's average KL per latent dimension on its test set (from its training), if recorded."""
-        kl = self.metrics.get("kl_per_dim")
-        return [float(v) for v in kl] if isinstance(kl, list) and len(kl) == self.latent_dim else None
+        """A VAE's average KL per latent dimension on its test set (from its training), if recorded;
+        None for a model without one."""
+        return self._kind.kl_per_dim(self.metrics)
 
     @staticmethod
     def is_active(kl: float) -> bool:
@@ -255,46 +300,63 @@ class ModelService:
 
     def dimension_order(self) -> list[int]:
         """Latent dimensions in the order the sliders show them: a VAE's most informative first."""
-        kl = self.kl_per_dim() if self.kind == "vae" else None
+        kl = self.kl_per_dim()
         return kl_order(kl) if kl else list(range(self.latent_dim))
 
     # -- latents and images -----------------------------------------------------------------------
+    def _need(self, capable: bool, what: str) -> None:
+        if not capable:
+            raise self._kind.unsupported(self.name, what)
+
     def sample_latents(self, count: int, seed: int, scale: float = 1.0) -> torch.Tensor:
-        """(count, D) latents from N(0, scale^2 I), the same for a seed on any device."""
-        return sample_latents(count, self.latent_dim, seed, scale=scale)
+        """(count, D) latents drawn with `seed` (N(0, scale^2 I), or a learned prior's draws), the
+        same for a seed on any device."""
+        self._need(self.has_latents, "Sampling")
+        return self._kind.sample_latents(count, seed, scale)
 
-    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def from_noise(self, noise: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """Draws of N(0, I) (B, D) -> the latents they stand for (a learned prior maps them; others keep them)."""
+        self._need(self.has_latents, "Sampling")
+        return self._kind.from_noise(noise, steps)
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
         """z (B, D) -> images (B, C, H, W) in [0, 1] on CPU. The one decoding path: batched, and
-        clamped so that any finite latent gives an image. A conditional GAN needs `labels` (B,)."""
-        return decode(self._ckpt.model, z, labels=labels)
+        clamped so that any finite latent gives an image. A conditional GAN needs `labels` (B,);
+        a diffusion model takes `steps` (default: its config's)."""
+        self._need(self.has_latents, "Decoding")
+        return self._kind.decode(z, labels, steps)
 
-    def sample(self, count: int, seed: int, scale: float = 1.0) -> torch.Tensor:
-        """`count` images from latents drawn with `seed` (a conditional GAN cycles through its classes)."""
-        z = self.sample_latents(count, seed, scale)
-        labels = torch.arange(count) % self.config.num_classes if self.conditional else None
-        return self.decode(z, labels)
+    def sample(self, count: int, seed: int, scale: float = 1.0, steps: int | None = None) -> torch.Tensor:
+        """`count` images from latents drawn with `seed` (a conditional GAN cycles through its classes);
+        `steps` for a model that samples by an ODE (`sample_steps`), ignored by one-pass decoders."""
+        self._need(self.has_latents, "Sampling")
+        return self._kind.sample(count, seed, scale, steps)
+
+    def interpolate_latents(self, z0: torch.Tensor, z1: torch.Tensor, steps: int, mode: str) -> torch.Tensor:
+        """The latents (steps, D) of a walk from z0 to z1 (D,), as the model walks (a latent prior
+        walks between the noises of the two codes)."""
+        self._need(self.has_latents, "Interpolating")
+        return self._kind.interpolate(z0, z1, steps, mode)
 
     def to_latents(self, images: torch.Tensor, steps: int = INVERSION_STEPS,
                    progress: ProgressFn | None = None) -> LatentResult:
-        """images (B, C, H, W) -> their latents: encoded by a VAE (posterior mean), inverted for a GAN.
+        """images (B, C, H, W) -> their latents: encoded (a VAE's posterior mean), or inverted (a
+        GAN by optimization, a diffusion model by running its ODE backwards).
 
-        Inversions are seeded, so they depend only on the model, the image and `steps`: they are
-        cached (at most MAX_CACHED_INVERSIONS images, least recently used dropped first).
+        Inversions are deterministic, so they depend only on the model, the image and `steps`: they
+        are cached (at most MAX_CACHED_INVERSIONS images, least recently used dropped first).
         """
-        if self.kind == "vae":
-            z = encode(self._ckpt.model, images)
+        if self.has_encoder:
+            z = self._kind.encode(images)
             recon = self.decode(z)
             errors = (recon - images.to(recon)).pow(2).flatten(1).mean(1).tolist()
-            return LatentResult(z, recon, errors, "The VAE encodes each image (the posterior mean).", None)
-        if self.kind != "gan":
-            raise ServiceError(f"{self.name} is a {self.kind}; only a VAE or a GAN has latents.")
-        if self.conditional:
-            raise ServiceError(f"{self.name} is class-conditional; inversion works with unconditional GANs.")
+            return LatentResult(z, recon, errors, self._kind.how(steps, None), None)
+        if not self.invertible:
+            if self.has_latents:
+                raise self._kind.unsupported(self.name, "Finding the latent of an image")
+            raise ServiceError(f"{self.name} is a {self.label}; it has no latents.")
         z, recon, errors, seconds = self._invert_cached(images, steps, progress)
-        took = "found earlier" if seconds is None else f"{seconds:.1f} s"
-        how = (f"The GAN has no encoder: each image was inverted by optimizing z "
-               f"({steps} steps × {INVERSION_RESTARTS} restarts, {took}).")
-        return LatentResult(z, recon, errors, how, seconds)
+        return LatentResult(z, recon, errors, self._kind.how(steps, seconds), seconds)
 
     def _invert_cached(self, images: torch.Tensor, steps: int, progress: ProgressFn | None):
         keys = [(hashlib.sha1(im.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest(), int(steps))
@@ -309,8 +371,7 @@ class ModelService:
         seconds = None
         if missing:
             try:
-                result = invert(self._ckpt.model, images[missing], steps=steps, restarts=INVERSION_RESTARTS,
-                                seed=0, progress=progress)
+                result = self._kind.invert(images[missing], steps, progress)
             except ValueError as e:
                 raise ServiceError(f"Could not invert {self.name}: {e}") from None
             seconds = result.seconds
@@ -330,42 +391,27 @@ class ModelService:
             return len(self._inversions)
 
     # -- VAE insides --------------------------------------------------------------------------------
-    def _need_vae(self, what: str) -> None:
-        if self.kind != "vae":
-            raise ServiceError(f"{what} needs a VAE; {self.name} is a {self.kind}.")
+    def _vae_kind(self, what: str) -> Any:
+        explain = getattr(self._kind, "explain", None)
+        if explain is None:
+            raise ServiceError(f"{what} needs a VAE; {self.name} is a {self.label}.")
+        return self._kind
 
-    @torch.no_grad()
     def explain(self, image: torch.Tensor, eps: torch.Tensor) -> VAEExplanation:
         """One image (C, H, W) through the VAE with the draw eps (D,): mu, sigma, z, decoding, ELBO terms."""
-        self._need_vae("Explaining an encoding")
-        model = self._ckpt.model
-        x = image[None].to(self.device, torch.float32)
-        mu, logvar = model.encode(x)
-        z = reparameterize(mu, logvar, eps[None].to(mu))
-        logits = model.decode_logits(z)
-        terms = negative_elbo_terms(logits, x, mu, logvar)
-        return VAEExplanation(mu[0].cpu(), torch.exp(0.5 * logvar)[0].cpu(), eps.float().cpu(), z[0].cpu(),
-                              torch.sigmoid(logits[0]).cpu(), float(terms.reconstruction),
-                              kl_to_standard_normal(mu, logvar)[0].cpu())
+        return self._vae_kind("Explaining an encoding").explain(image, eps)
 
-    @torch.no_grad()
     def reconstruction_terms(self, images: torch.Tensor) -> tuple[torch.Tensor, float, torch.Tensor]:
         """images (B, C, H, W) -> (reconstructions from the mean code (B, C, H, W), reconstruction
         nats per image, average KL per dimension (D,))."""
-        self._need_vae("Measuring reconstructions")
-        model = self._ckpt.model
-        x = images.to(self.device, torch.float32)
-        mu, logvar = model.encode(x)
-        logits = model.decode_logits(mu)  # the mean code: what the model keeps of each image
-        terms = negative_elbo_terms(logits, x, mu, logvar)
-        return torch.sigmoid(logits).cpu(), float(terms.reconstruction), kl_to_standard_normal(mu, logvar).mean(0).cpu()
+        return self._vae_kind("Measuring reconstructions").reconstruction_terms(images)
 
     # -- classifier ---------------------------------------------------------------------------------
     @torch.no_grad()
     def classify(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """A classifier's softmax (B, K) for images (B, C, H, W)."""
-        if self.kind != "classifier":
-            raise ServiceError(f"{self.name} is a {self.kind}, not a classifier.")
+        if self.generative:
+            raise ServiceError(f"{self.name} is a {self.label}, not a classifier.")
         model = self._ckpt.model
         was_training = model.training
         model.eval()
@@ -398,17 +444,15 @@ class ModelService:
         """`fills` guesses for the hidden pixels (H, W bool) of `image` (C, H, W), each from its own
         start, visible pixels kept; scored against the image and by the dataset's classifier.
         Returns a genlab.inpainting.Inpainting (its docstring has the maths)."""
-        from genlab.inpainting import DEFAULT_STEPS, inpaint_gan, inpaint_vae
+        from genlab.inpainting import DEFAULT_STEPS
 
         steps = DEFAULT_STEPS if steps is None else steps
-
-        if self.kind not in ("vae", "gan") or self.conditional:
-            raise ServiceError(f"Inpainting needs a VAE or an unconditional GAN; {self.name} is not one.")
-        fill = inpaint_vae if self.kind == "vae" else inpaint_gan
+        if not self.can_inpaint:
+            raise ServiceError(f"Inpainting needs a VAE, an unconditional GAN or a diffusion model; "
+                               f"{self.name} is not one.")
         classifier = self.classifier.checkpoint.model if self.classifier is not None else None
         try:
-            return fill(self._ckpt.model, image, hidden, fills=fills, steps=steps, seed=seed, progress=progress,
-                        original=image, classifier=classifier)
+            return self._kind.inpaint(image, hidden, fills, steps, seed, progress, classifier)
         except ValueError as e:
             raise ServiceError(str(e)) from None
 
@@ -416,11 +460,14 @@ class ModelService:
     def web_export(self) -> dict:
         """The decoder as genlab.webdecoder exports it (BatchNorm folded), with this model's name and
         key; computed once. Raises genlab.webdecoder.WebDecoderError for a model it cannot export."""
-        from genlab.webdecoder import export_decoder
+        from genlab.webdecoder import WebDecoderError, export_decoder
 
         with self._lock:
             if self._web_export is None:
-                spec = export_decoder(self._ckpt.model)
+                module = self._kind.web_decoder()
+                if module is None:
+                    raise WebDecoderError(f"a {self.label} has no decoder to run in the browser.")
+                spec = export_decoder(module)
                 spec["model"], spec["key"] = self.name, self.key
                 self._web_export = spec
             return self._web_export
@@ -466,7 +513,7 @@ class ModelService:
             stored = self.stored_artefacts()
             if "ganspace.directions" in stored:
                 return stored["ganspace.directions"], stored["ganspace.variances"]
-            if self.kind != "gan" or self.conditional:
+            if not self._kind.ganspace or self.conditional:
                 return torch.zeros(0, self.latent_dim), torch.zeros(0)
             try:
                 return gan_space_directions(self._ckpt.model, k=min(GANSPACE_K, self.latent_dim),
@@ -483,11 +530,12 @@ class ModelService:
                 scores = {k[len("bank.score."):]: v for k, v in stored.items() if k.startswith("bank.score.")}
                 return AttributeBank(stored["bank.latents"], stored.get("bank.labels"),
                                      stored.get("bank.probabilities"), scores, self.class_names, self.kind)
-            data = self._test_data() if self.kind == "vae" else None
+            if not self.editable:
+                raise ServiceError(self.no_edits())
             classifier = self.classifier.checkpoint if self.classifier is not None else None
             try:
-                bank = build_bank(self._ckpt, self.kind, data, classifier=classifier, num_samples=BANK_SAMPLES,
-                                  **bank_options(self._ckpt, classifier is not None))  # a folder's own pictures
+                bank = self._kind.attribute_bank(self._test_data, classifier, BANK_SAMPLES,
+                                                 bank_options(self._ckpt, classifier is not None))  # a folder's own pictures
             except ValueError as e:
                 raise ServiceError(f"Could not find attribute directions for {self.name}: {e}") from None
             if not bank.class_names:
@@ -497,7 +545,8 @@ class ModelService:
 
     def test_codes(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A VAE's posterior means of the first TEST_CODES test images (N, D) and their labels (N,)."""
-        self._need_vae("Test-image codes")
+        if not self._kind.test_codes:
+            raise ServiceError(f"Test-image codes need a VAE; {self.name} is a {self.label}.")
 
         def compute():
             stored = self.stored_artefacts()
@@ -505,7 +554,7 @@ class ModelService:
                 return stored["test_codes.mu"], stored["test_codes.labels"]
             data = self._test_data()
             n = min(TEST_CODES, len(data))
-            return encode(self._ckpt.model, data.images[:n]), data.labels[:n].clone()
+            return self._kind.encode(data.images[:n]), data.labels[:n].clone()
         return self._artefact("test_codes", compute)
 
     def compute_artefacts(self) -> dict[str, torch.Tensor]:
@@ -515,10 +564,10 @@ class ModelService:
             for name in ("ganspace", "bank", "test_codes"):
                 self._computed.pop(name, None)
         tensors: dict[str, torch.Tensor] = {}
-        if self.kind == "gan" and not self.conditional:
+        if self._kind.ganspace and not self.conditional:
             directions, variances = self.ganspace()
             tensors.update({"ganspace.directions": directions, "ganspace.variances": variances})
-        if self.kind in ("vae", "gan"):
+        if self.editable:
             bank = self.attribute_bank()
             tensors["bank.latents"] = bank.latents
             if bank.labels is not None:
@@ -526,7 +575,7 @@ class ModelService:
             if bank.probabilities is not None:
                 tensors["bank.probabilities"] = bank.probabilities
             tensors.update({f"bank.score.{k}": v for k, v in bank.scores.items()})
-        if self.kind == "vae":
+        if self._kind.test_codes:
             mu, labels = self.test_codes()
             tensors.update({"test_codes.mu": mu, "test_codes.labels": labels})
         return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}

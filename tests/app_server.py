@@ -58,7 +58,7 @@ def running_app(root: Path) -> Iterator[str]:
     from genlab.ui.app import build_app, launch_kwargs
     from genlab.ui.uploads import MAX_FILE_SIZE
     from genlab.ui.shell import configure_queue
-    from genlab.ui.store import ModelStore
+    from genlab.store import ModelStore
 
     demo = build_app(ModelStore.load(root))
     configure_queue(demo)

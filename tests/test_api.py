@@ -21,7 +21,7 @@ from genlab.checkpoints import load_checkpoint, save_checkpoint
 from genlab.inpainting import Inpainting
 from genlab.latent import encode as latent_encode
 from genlab.latent import slerp
-from genlab.models import GAN, DiffusionConfig, DiffusionUNet, GANConfig
+from genlab.models import GAN, DiffusionConfig, DiffusionUNet, GANConfig, LatentDiffusion, LatentDiffusionConfig
 from genlab.service import LatentResult
 
 STEPS = 10  # GAN inversion steps in these tests (the default, 200, is for real use)
@@ -33,9 +33,14 @@ def tiny_root(tmp_path_factory) -> Path:
     torch.manual_seed(1)  # a class-conditional GAN and a diffusion model beside them
     save_checkpoint(GAN(GANConfig(latent_dim=16, generator_width=8, discriminator_width=8, num_classes=10)).eval(),
                     root / "mnist-cgan-16", "gan", dataset="mnist")
-    save_checkpoint(DiffusionUNet(DiffusionConfig(base_width=8, channel_mults=(1, 2), time_dim=16,
-                                                  sample_steps=3)).eval(),
-                    root / "mnist-diffusion-tiny", "diffusion", dataset="mnist")
+    unet = DiffusionUNet(DiffusionConfig(base_width=8, channel_mults=(1, 2), time_dim=16, sample_steps=3)).eval()
+    with torch.no_grad():  # untrained, its output layer is zero (no velocity at all): give it one
+        for p in unet.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    save_checkpoint(unet, root / "mnist-diffusion-tiny", "diffusion", dataset="mnist")
+    save_checkpoint(LatentDiffusion(LatentDiffusionConfig(vae=VAE_NAME, latent_dim=16, width=16, depth=1, time_dim=8,
+                                                          sample_steps=3)).eval(),
+                    root / "mnist-vae-16-latent-diffusion-tiny", "latent-diffusion", dataset="mnist")
     return root
 
 
@@ -54,7 +59,8 @@ def gan(tiny_root) -> api.Model:
 
 def test_list_models_names_every_kind_and_filters(tiny_root):
     names = genlab.list_models(tiny_root)
-    assert names == sorted([VAE_NAME, GAN_NAME, "mnist-classifier", "mnist-cgan-16", "mnist-diffusion-tiny"])
+    assert names == sorted([VAE_NAME, GAN_NAME, "mnist-classifier", "mnist-cgan-16", "mnist-diffusion-tiny",
+                            "mnist-vae-16-latent-diffusion-tiny"])
     assert genlab.list_models(tiny_root, kind="vae") == [VAE_NAME]
     assert genlab.list_models(tiny_root, kind="diffusion") == ["mnist-diffusion-tiny"]
     assert genlab.list_models(tiny_root, dataset="fashion-mnist") == []
@@ -256,11 +262,46 @@ def test_a_conditional_gan_samples_but_is_not_inverted(tiny_root):
             call()
 
 
-def test_a_diffusion_checkpoint_is_listed_loaded_and_refused_clearly(tiny_root):
+def test_a_diffusion_model_samples_inverts_interpolates_and_inpaints(tiny_root):
+    from genlab.models import diffusion as D
+
     model = genlab.load("mnist-diffusion-tiny", checkpoints=tiny_root)
-    assert model.kind == "diffusion" and "mnist-diffusion-tiny" in model.describe()
-    with pytest.raises(ValueError, match="needs a VAE or a GAN, and mnist-diffusion-tiny is a diffusion model"):
-        model.sample(2, seed=0)
+    assert model.kind == "diffusion" and "mnist-diffusion-tiny" in model.describe() and "784-d noise" in model.describe()
+    assert model.latent_dim == 784 and model.service.sample_steps == 3
+    x = model.sample(2, seed=0)
+    assert x.shape == (2, 1, 28, 28) and torch.equal(x, model.sample(2, seed=0))
+    same = D.sample(model.checkpoint.model, 2, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(x, same, atol=1e-6)  # the model's own sampler, seed for seed
+    assert not torch.equal(model.sample(2, seed=0, steps=2), x)  # the step count is the sampler's
+    assert torch.equal(model.sample(2, generator=torch.Generator().manual_seed(0)), x)
+    noise = model.encode(x)
+    assert noise.shape == (2, 784) and torch.equal(noise, model.encode(x))  # deterministic: the ODE backwards
+    assert (model.decode(noise) - x).abs().mean() < 0.05  # and forwards again: the same pictures, nearly
+    path = model.interpolate(x[0], x[1], steps=4)
+    assert path.shape == (4, 1, 28, 28)
+    result = model.inpaint(x[0], mask="bottom half", fills=2, seed=0)
+    assert result.completed.shape == (2, 1, 28, 28)
+    assert torch.equal(result.completed[:, :, :14], x[:1, :, :14].expand(2, -1, -1, -1))  # the visible half kept
+    with pytest.raises(ValueError, match="mnist-diffusion-tiny is a diffusion model: its 784-d noise has no attribute"):
+        model.attributes()
+    with pytest.raises(ValueError, match="steps must be a whole number"):
+        model.sample(1, seed=0, steps=0)
+
+
+def test_a_latent_diffusion_prior_works_in_its_vaes_latent(tiny_root, vae):
+    prior = genlab.load("mnist-vae-16-latent-diffusion-tiny", checkpoints=tiny_root)
+    assert prior.latent_dim == 16 and prior.service.sliders and prior.service.editable
+    x = prior.sample(3, seed=0)
+    assert x.shape == (3, 1, 28, 28) and torch.equal(x, prior.sample(3, seed=0))
+    z = prior.sample_latents(3, seed=0)
+    assert torch.equal(prior.decode(z), x) and torch.equal(vae.decode(z), x)  # codes of its VAE
+    assert torch.equal(prior.encode(x), vae.encode(x))  # the VAE's encoder
+    path = prior.interpolate_latents(z[0], z[1], steps=5)
+    assert path.shape == (5, 16) and torch.allclose(path[0], z[0], atol=1e-3) and torch.allclose(path[-1], z[1], atol=1e-3)
+    assert "thickness" in prior.attributes()
+    assert prior.edit(x[0], "thickness", strengths=[-1, 1]).shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match="one network pass, so it takes no steps"):
+        vae.sample(1, seed=0, steps=3)
 
 
 # ----------------------------------------------------------------------------- interpolation
@@ -427,7 +468,7 @@ def test_verdicts_and_classify(tiny_root, vae):
     classifier = genlab.load("mnist-classifier", checkpoints=tiny_root)
     assert torch.equal(classifier.classify(x), probs)
     assert classifier.verdicts(x) == said
-    with pytest.raises(ValueError, match="needs a VAE or a GAN"):
+    with pytest.raises(ValueError, match="needs a model of images"):
         classifier.sample(2)
 
 

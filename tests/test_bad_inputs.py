@@ -34,7 +34,7 @@ from genlab.ui import inputs, lesson_vae
 from genlab.ui.images import to_pil
 from genlab.ui.uploads import Drawing, ImageUpload
 from genlab.ui.shell import Shell
-from genlab.ui.store import ModelStore
+from genlab.store import ModelStore
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 

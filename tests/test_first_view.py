@@ -10,7 +10,7 @@ from PIL import Image
 
 from genlab.ui import first_view
 from genlab.ui.app import build_app
-from genlab.ui.store import ModelStore
+from genlab.store import ModelStore
 from tests.app_server import make_tiny_checkpoints
 
 

@@ -27,7 +27,7 @@ from genlab.checkpoints import CheckpointError, save_checkpoint
 from genlab.hub import HUB_FILES, load_from_hub, model_card, push_to_hub
 from genlab.models import MODEL_KINDS
 from genlab.training import STATE_NAME
-from genlab.ui.store import ModelStore
+from genlab.store import ModelStore
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 UPLOADED = {"README.md", "config.json", "model.safetensors", "history.json", "samples/epoch_001.png"}

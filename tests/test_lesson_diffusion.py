@@ -16,7 +16,7 @@ from genlab.models import DiffusionConfig, DiffusionUNet
 from genlab.models import diffusion as D
 from genlab.ui import lesson_diffusion as L
 from genlab.ui.shell import Shell
-from genlab.ui.store import ModelStore
+from genlab.store import ModelStore
 from tests.app_server import call, expect_error, fetch_image, make_tiny_checkpoints, running_app
 
 DIFFUSION = "mnist-diffusion"

@@ -14,7 +14,7 @@ from genlab.models import VAE, VAEConfig
 from genlab.training import train
 from genlab.ui import lesson_compare, lesson_gan, lesson_vae
 from genlab.ui.shell import Shell
-from genlab.ui.store import ModelStore
+from genlab.store import ModelStore
 
 DATASET = "synthetic"
 

@@ -20,7 +20,7 @@ from genlab.checkpoints import load_checkpoint, read_history
 from genlab.data import synthetic_dataset
 from genlab.models import MODEL_KINDS
 from genlab.training import Dist, train
-from genlab.ui.store import ModelStore
+from genlab.store import ModelStore
 
 KINDS = ["vae", "gan", "classifier"]
 

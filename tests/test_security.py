@@ -210,7 +210,7 @@ def test_gradio_has_the_security_fixes():
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     from genlab.ui.app import build_app
-    from genlab.ui.store import ModelStore
+    from genlab.store import ModelStore
 
     return build_app(ModelStore.load(make_tiny_checkpoints(tmp_path_factory.mktemp("security"))))
 

@@ -16,7 +16,7 @@ import torch
 from app_server import make_tiny_checkpoints
 from conftest import REPO_ROOT
 from genlab.service import (ARTEFACTS_NAME, INVERSION_STEPS, MAX_CACHED_INVERSIONS, ModelService, ServiceError)
-from genlab.ui.store import ModelStore
+from genlab.store import ModelStore
 
 UI = REPO_ROOT / "genlab" / "ui"
 MODEL_CLASSES = {"VAE", "GAN", "Generator", "Discriminator", "Classifier"}
@@ -58,10 +58,12 @@ def test_ui_modules_reach_models_only_through_the_service(path: Path):
 
 
 def test_one_decoding_and_one_inversion_path():
-    """The app inverts and decodes through the service only: genlab.latent's `invert` is called by
-    the service (and by library code that measures, e.g. metrics), never by a tab; no tab calls a
-    model's own decode."""
-    assert re.search(r"(?<![\w.])invert\(", (REPO_ROOT / "genlab" / "service.py").read_text())
+    """The app inverts and decodes through the service only: an inversion is asked of the model's
+    kind (genlab.kinds, which calls genlab.latent's or the diffusion model's `invert`) by the service
+    alone (and by library code that measures, e.g. metrics), never by a tab; no tab calls a model's
+    own decode."""
+    assert re.search(r"self\._kind\.invert\(", (REPO_ROOT / "genlab" / "service.py").read_text())
+    assert re.search(r"(?<![\w.])invert\(", (REPO_ROOT / "genlab" / "kinds" / "gan.py").read_text())
     for path in UI.glob("*.py"):
         text = path.read_text()
         assert not re.search(r"(?<![\w.])invert\(", text), path

@@ -30,7 +30,7 @@ from genlab import nearest  # noqa: E402
 from genlab.checkpoints import DEFAULT_CHECKPOINT_DIR  # noqa: E402
 from genlab.data import DataError  # noqa: E402
 from genlab.service import ServiceError  # noqa: E402
-from genlab.ui.store import ModelStore  # noqa: E402
+from genlab.store import ModelStore  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -14,7 +14,7 @@ from genlab.ui import (attributes, first_view, inpaint, interpolate, lesson_comp
                        lesson_vae, links, playground, programmatic, sample, sliders)
 from genlab.ui.gradio_overrides import GuardedBlocks
 from genlab.ui.shell import Shell
-from genlab.ui.store import ModelStore
+from genlab.store import ModelStore
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ Directions come from the model's AttributeBank (shipped with the checkpoint, or 
 service): class directions ("more like a 7", "sneaker -> ankle boot"), pixel attributes measured
 on decoded images (bolder, slant, ...), or the user's own attribute from two small sets of examples
 (kept per user in gr.State). The shipped classifier says, under each image of the strip, which
-class it sees, so the user can tell whether an edit changed the class.
+class it sees, so the user can tell whether an edit changed the class. A model whose latent has no
+attribute directions (`service.editable` False: a pixel diffusion model) gets one sentence instead.
 """
 
 from __future__ import annotations
@@ -61,8 +62,12 @@ def choices_for(shell: Shell, service: ModelService, custom: dict | None) -> lis
 
 
 def pick_attribute(shell: Shell, model_name: Any, current: Any, custom: dict | None) -> tuple[list, str]:
-    """(choices, value) of the attribute dropdown for a model: the current pick if offered, else the default."""
-    choices = choices_for(shell, shell.model(model_name), custom)
+    """(choices, value) of the attribute dropdown for a model: the current pick if offered, else the default
+    (none for a model without attribute directions)."""
+    service = shell.model(model_name)
+    if not service.editable:
+        return [], None
+    choices = choices_for(shell, service, custom)
     values = [v for _, v in choices]
     default = shell.first_views.edit_attribute
     pairs = [v for v in values if "->" in v]  # a folder's model opens on its first class pair ("cats -> dogs")
@@ -83,7 +88,7 @@ def about_attributes(shell: Shell, model_name: Any) -> str:
     ("" for a model of a built-in dataset): its classes (the folder's sub-folders, or why there are
     none), and what to run for the classifier's verdicts when there is none."""
     service = shell.store.services.get(model_name) if model_name else None
-    if service is None or service.kind not in ("vae", "gan") or read_heldout(service.path) is None:
+    if service is None or not service.editable or read_heldout(service.path) is None:
         return ""
     folder = dataset_argument(service.dataset, service.image_shape)
     classes = service.class_names
@@ -94,7 +99,7 @@ def about_attributes(shell: Shell, model_name: Any) -> str:
     else:
         lines = [f"Classes from the sub-folders of {service.dataset}: {', '.join(classes)}; the measured attributes "
                  "are those of photographs."]
-        if service.kind == "gan" and service.classifier is None and not service.config.num_classes:
+        if not service.has_encoder and service.classifier is None and not service.conditional:
             lines.append("The GAN's class directions come from its held-out pictures, found by inversion.")
     if service.classifier is None:
         lines.append(f"For the classifier's verdict under each picture, train one with "
@@ -163,8 +168,11 @@ def captioned_strip(images: torch.Tensor, captions: list[list[str]], cell: int =
 def edit_attribute(shell: Shell, model_name: Any, source: Any, upload: Any, drawing: Any, test_index: Any,
                    seed: Any, attribute: Any, method: Any, conditional: Any, strength: Any, strip_steps: Any,
                    inversion_steps: Any, custom: dict | None, progress: Any = None):
-    """The `edit_attribute` endpoint: the picked image, its edit at `strength`, and a strip -strength..+strength."""
+    """The `edit_attribute` endpoint: the picked image, its edit at `strength`, and a strip -strength..+strength.
+    A model without attribute directions gets empty pictures and one sentence saying so."""
     service = shell.model(model_name)
+    if not service.editable:
+        return None, None, None, None, pd.DataFrame(columns=VERDICT_COLUMNS), service.no_edits()
     method = _method(method)
     strength = shell.number(strength, "Strength", -MAX_STRENGTH, MAX_STRENGTH)
     strip_steps = shell.int_in_range(strip_steps, "Images in the strip", MIN_STRIP, MAX_STRIP)
@@ -249,6 +257,8 @@ def define_attribute(shell: Shell, model_name: Any, name: Any, positives: Any, n
     the method then chosen. Returns the new state, the attribute dropdown (on the new attribute), a note.
     """
     service = shell.model(model_name)
+    if not service.editable:
+        return custom, gr.Dropdown(choices=[], value=None), service.no_edits()
     name = str(name or "").strip()
     if not name or len(name) > 40 or not re.fullmatch(r"[\w .'-]+", name):
         raise user_error("Give the attribute a short name (letters, digits, spaces, . ' -; at most 40).")
@@ -261,7 +271,7 @@ def define_attribute(shell: Shell, model_name: Any, name: Any, positives: Any, n
     images = torch.cat([pos, neg])
     report = gradio_progress(progress, f"Inverting {len(images)} examples") if progress is not None else None
     latents = shell.serve(service.to_latents, images, inversion_steps, report).latents
-    how = "encoded" if service.kind == "vae" else f"inverted ({inversion_steps} steps)"
+    how = "encoded" if service.has_encoder else f"inverted ({inversion_steps} steps)"
     positive = torch.cat([torch.ones(len(pos), dtype=torch.bool), torch.zeros(len(neg), dtype=torch.bool)])
     custom = {m: dict(attrs) for m, attrs in (custom or {}).items()}
     mine = custom.setdefault(service.name, {})
@@ -377,6 +387,13 @@ def build(shell: Shell) -> None:
 
     def fill_examples(model_name):
         return dataset_gallery(shell, model_name, EXAMPLE_GALLERY_SIZE)
+
+    def edit_note(model_name):
+        """A model without attribute directions says so where the edit's note goes (else the note clears)."""
+        service = shell.store.services.get(model_name) if model_name else None
+        return service.no_edits() if service is not None and not service.editable else ""
+
+    shell.on_model_change(edit_note, [shell.model_picker], info)
 
     shell.on_model_change(fill_examples, [shell.model_picker], examples_gallery)
 

@@ -1,8 +1,9 @@
-"""Tab "Inpainting": hide part of an image and see the VAE and the GAN fill it in, side by side.
+"""Tab "Inpainting": hide part of an image and see the VAE, the GAN and a diffusion model fill it in, side by side.
 
 The image comes from the shared picker (genlab.ui.inputs); the hidden part from a preset or a brush
 painted over the image. The maths lives in genlab.inpainting: the VAE fits its posterior to the
-visible pixels, the GAN is inverted on them, and both paste the visible pixels back. Each model
+visible pixels, the GAN is inverted on them, the diffusion model samples with the visible pixels put
+back at every step, and all paste the visible pixels back. Each model
 makes several fills from different random starts: a fill is a guess, and the spread is the lesson.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genlab.inpainting import (DEFAULT_STEPS, MASK_PRESETS, MAX_STEPS, Inpainting, check_mask, mask_from_paint, masked_sharpness,
+from genlab.inpainting import (DEFAULT_STEPS, DIFFUSION_RESAMPLE, DIFFUSION_STEPS, MASK_PRESETS, MAX_STEPS, Inpainting, check_mask, mask_from_paint, masked_sharpness,
                                preset_mask)
 from genlab.service import ModelService
 from genlab.ui.images import picture, to_pil
@@ -31,12 +32,15 @@ MIN_STEPS, MAX_UI_STEPS = 10, min(1000, MAX_STEPS)
 EDITOR_SIZE = 224  # the image is painted over at 8x
 HIDDEN_COLOUR = (0.85, 0.27, 0.94)  # the hole, as the models are shown it (the brush's colour)
 CELL = 112  # pixels per fill in the galleries
+FILLERS = ("vae", "gan", "diffusion")  # the dataset's models that fill (`ModelStore.chosen`), in the page's order
 
 INTRO = """
 Hide part of an image and let both models guess what was there. The **VAE** fits its posterior to
 the pixels you left visible (their likelihood plus the pull of the prior) and draws from it; the
 **GAN**, which has no encoder, searches for latents whose pictures agree with the visible pixels
-(inversion on those pixels only). Both paste your visible pixels back, so only the hole changes.
+(inversion on those pixels only). The **diffusion model** searches nothing: it samples from noise and,
+after every step, puts your visible pixels back (noised to that step). All paste your visible pixels
+back, so only the hole changes.
 Each model guesses several times, from different random starts: how much the guesses differ is how
 unsure the model is. The lesson's claim to check: *VAE fills are smoother, GAN fills sharper.*
 """
@@ -127,7 +131,7 @@ def fill_report(kind: str, service: ModelService, result: Inpainting) -> tuple[l
         rows.append(f"| {i + 1} | {_number(error, 4)} | {_number(sharp, 3)} | {says} |")
     hole = result.completed[:, :, result.hidden]  # (F, C, K)
     spread = float(hole.std(0, unbiased=False).mean()) if hole.shape[0] > 1 else float("nan")
-    table = (f"**{kind}** {service.name} ({service.latent_dim}-d latent), {result.seconds:.1f} s\n\n"
+    table = (f"**{kind}** {service.name} ({service.latent_dim}-d {service.latent_word}), {result.seconds:.1f} s\n\n"
              "| fill | error in the hole (MSE) | sharpness of the hole | classifier says |\n|--:|--:|--:|---|\n"
              + "\n".join(rows)
              + f"\n| mean | {_number(float(result.hidden_error.mean()), 4)} "
@@ -138,7 +142,7 @@ def fill_report(kind: str, service: ModelService, result: Inpainting) -> tuple[l
 
 
 # Threads that wait for a request's two searches (genlab.inpainting's FillBatcher does the work).
-_SEARCHES = concurrent.futures.ThreadPoolExecutor(max_workers=2 * FILL_CONCURRENCY, thread_name_prefix="genlab-inpaint")
+_SEARCHES = concurrent.futures.ThreadPoolExecutor(max_workers=len(FILLERS) * FILL_CONCURRENCY, thread_name_prefix="genlab-inpaint")
 
 
 def _wait_reporting(searches: dict[str, concurrent.futures.Future], reached: dict[str, tuple[int, int]],
@@ -151,7 +155,7 @@ def _wait_reporting(searches: dict[str, concurrent.futures.Future], reached: dic
         now = tuple(reached.values())
         if progress is not None and now != last:
             last = now
-            names = " and ".join(kind.upper() for kind in reached)
+            names = " and ".join("diffusion" if kind == "diffusion" else kind.upper() for kind in reached)
             progress((sum(step for step, _ in now), sum(total for _, total in now)),
                      desc=f"{names}: fitting the visible pixels", unit="steps")
         if len(done) == len(searches):
@@ -160,10 +164,11 @@ def _wait_reporting(searches: dict[str, concurrent.futures.Future], reached: dic
 
 def run_inpaint(shell: Shell, model: Any, source: Any, upload: Any, drawing: Any, test_index: Any, seed: Any,
                 mask_preset: Any, mask_drawing: Any, fills: Any, steps: Any, fill_seed: Any, progress: Any = None):
-    """The `inpaint` endpoint: (original, what the models see, VAE fills, VAE numbers, GAN fills, GAN numbers, note).
+    """The `inpaint` endpoint: (original, what the models see, VAE fills, VAE numbers, GAN fills, GAN numbers,
+    diffusion fills, diffusion numbers, note).
 
-    The image comes from the picker (as `model` sees it); the dataset's VAE and GAN (`ModelStore.chosen`)
-    both fill it.
+    The image comes from the picker (as `model` sees it); the dataset's VAE, GAN and diffusion model
+    (`ModelStore.chosen`) each fill it (the diffusion model with its own ODE steps, not `steps`).
     """
     picked = shell.model(model)
     fills = shell.int_in_range(fills, "Fills per model", 1, MAX_FILLS)
@@ -172,17 +177,18 @@ def run_inpaint(shell: Shell, model: Any, source: Any, upload: Any, drawing: Any
     image = resolve(shell, picked, source, upload, drawing, test_index, seed).image
     hidden = mask_of(mask_preset, mask_drawing, image.shape[1], image.shape[2])
     chosen = shell.store.chosen(picked.dataset)
-    if chosen["vae"] is None and chosen["gan"] is None:
-        raise user_error(f"There is neither a VAE nor a GAN for {picked.dataset}.")
-    # Both models' searches at once (each joins its model's search of the class's requests, on a core
-    # of its own): the answer comes after the slower of the two, not after both one by one.
+    if all(chosen.get(kind) is None for kind in FILLERS):
+        raise user_error(f"There is no VAE, GAN or diffusion model for {picked.dataset}.")
+    # The models' searches at once (each joins its model's search of the class's requests, on a core
+    # of its own): the answer comes after the slowest, not after all of them one by one.
     notes: dict[str, str] = {}
     searches: dict[str, concurrent.futures.Future] = {}
     reached: dict[str, tuple[int, int]] = {}
-    for kind in ("vae", "gan"):
-        service = chosen[kind]
+    for kind in FILLERS:
+        service = chosen.get(kind)
         if service is None:
-            notes[kind] = f"There is no {kind.upper()} for {picked.dataset} yet."
+            what = "diffusion model" if kind == "diffusion" else kind.upper()
+            notes[kind] = f"There is no {what} for {picked.dataset} yet."
         elif service.image_shape != tuple(image.shape):
             notes[kind] = (f"{service.name} makes {service.image_shape[1]}×{service.image_shape[2]} images; "
                            f"this one is {image.shape[1]}×{image.shape[2]}.")
@@ -193,16 +199,19 @@ def run_inpaint(shell: Shell, model: Any, source: Any, upload: Any, drawing: Any
                 progress=lambda step, total, kind=kind: reached.__setitem__(kind, (step, total)))
     _wait_reporting(searches, reached, progress)
     outputs: list[Any] = []
-    for kind in ("vae", "gan"):
+    for kind in FILLERS:
         if kind in notes:
             outputs += [None, notes[kind]]
         else:
-            outputs += list(fill_report(kind.upper(), chosen[kind], searches[kind].result()))
+            service = chosen[kind]
+            outputs += list(fill_report(service.label[0].upper() + service.label[1:], service,
+                                        searches[kind].result()))
     truth = f"The truth: sharpness of the hidden region {_number(float(masked_sharpness(image[None], hidden)[0]), 3)}"
     verdicts = picked.verdicts(image[None])
     if verdicts:
         truth += f"; the classifier says {verdicts[0][0]} ({100 * verdicts[0][1]:.0f}%)"
-    note = (f"**{int(hidden.sum())}** of {hidden.numel()} pixels hidden; {fills} fills per model, {steps} steps, "
+    note = (f"**{int(hidden.sum())}** of {hidden.numel()} pixels hidden; {fills} fills per model, {steps} search steps "
+            f"(the diffusion model: {DIFFUSION_STEPS} sampling steps, each redone {DIFFUSION_RESAMPLE} times), "
             f"starts from seed {fill_seed}. {truth}. Error: the mean squared difference from the true pixels in "
             "the hole (a blurry average scores well on it); sharpness: the variance of the Laplacian there "
             "(blur scores low).")
@@ -260,6 +269,12 @@ def build(shell: Shell) -> None:
                                    interactive=False, object_fit="contain", allow_preview=False,
                                    elem_classes=["genlab-pixelated"], elem_id="genlab-inpaint-gan")
             gan_numbers = gr.Markdown("")
+        with gr.Column():
+            diffusion_fills = gr.Gallery(label="Diffusion fills (# · classifier)", columns=4, height=170,
+                                         format="png", interactive=False, object_fit="contain",
+                                         allow_preview=False, elem_classes=["genlab-pixelated"],
+                                         elem_id="genlab-inpaint-diffusion")
+            diffusion_numbers = gr.Markdown("")
     note = gr.Markdown("")
 
     # The brush paints over the picked image; a new image clears the strokes.
@@ -288,6 +303,7 @@ def build(shell: Shell) -> None:
                            fills, steps, fill_seed, progress=progress)
 
     run_button.click(inpaint_event, [*preview_inputs, fills, steps, fill_seed],
-                     [original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, note], api_name="inpaint_ui",
+                     [original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, diffusion_fills,
+                      diffusion_numbers, note], api_name="inpaint_ui",
                      api_visibility="undocumented",
                      **FILLS)

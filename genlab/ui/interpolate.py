@@ -2,7 +2,10 @@
 
 Each endpoint is a random sample, a drawing, an upload or a test image (genlab.ui.inputs). The VAE
 encodes images (posterior mean); the GAN has no encoder, so its latent is found by optimization
-(inversion), and its reconstruction error says how well it can draw that image at all.
+(inversion), and its reconstruction error says how well it can draw that image at all. A pixel
+diffusion model runs its sampler's ODE backwards to the noise that makes each image (no search)
+and walks between the two noises; a latent diffusion prior encodes with its VAE and walks between
+the noises of the two codes. The walk itself is the model's (`ModelService.interpolate_latents`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import gradio as gr
 import torch
 from PIL import Image
 
-from genlab.latent import INTERPOLATION_MODES, interpolate
+from genlab.latent import INTERPOLATION_MODES
 from genlab.service import INVERSION_STEPS, MAX_INVERSION_STEPS, ModelService
 from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import build_picker, gradio_progress, resolve, to_latents
@@ -89,7 +92,7 @@ def interpolate_model(shell: Shell, service: ModelService, a: list, b: list, ste
     endpoints = [resolve(shell, service, *a, what="the start image"), resolve(shell, service, *b, what="the end image")]
     report = gradio_progress(progress, f"Inverting {service.name}") if progress is not None else None
     found = to_latents(shell, service, endpoints, inversion_steps, report)
-    path = interpolate(found.latents[0], found.latents[1], steps, mode)
+    path = service.interpolate_latents(found.latents[0], found.latents[1], steps, mode)
     return endpoints, found, service.decode(path)
 
 
@@ -149,7 +152,8 @@ def build(shell: Shell) -> None:
     gr.Markdown(
         "Pick a start and an end image, then walk through the model's latent space between them. "
         "The VAE encodes an image in one pass; the GAN has no encoder, so Genlab searches for the "
-        "latent whose picture is closest (GAN inversion), which takes a few seconds."
+        "latent whose picture is closest (GAN inversion), which takes a few seconds. A diffusion model "
+        "runs its sampler backwards to the noise that makes each image, and walks between the two noises."
     )
     with gr.Row():
         with gr.Column():

@@ -20,7 +20,7 @@ from genlab.checkpoints import SAMPLES_DIR, read_history
 from genlab.service import INVERSION_RESTARTS, INVERSION_STEPS, ModelService
 from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import gallery_indices, gallery_items
-from genlab.ui.lesson_compare import (
+from genlab.ui.lessons import (
     NO_MODELS, check_dataset, class_bars, dataset_and_model_row, history_frame, models_for,
 )
 from genlab.ui.shell import HEAVY, Shell, dataset_argument, user_error

@@ -20,7 +20,7 @@ from genlab.models.vae import reparameterize
 from genlab.service import ACTIVE_KL, ModelService
 from genlab.ui.images import grid, picture, to_pil
 from genlab.ui.inputs import gallery_indices, gallery_items
-from genlab.ui.lesson_compare import NO_MODELS, check_dataset, dataset_and_model_row, models_for
+from genlab.ui.lessons import NO_MODELS, check_dataset, dataset_and_model_row, models_for
 from genlab.ui.uploads import Drawing
 from genlab.ui.shell import Shell, dataset_argument, user_error
 

@@ -95,16 +95,18 @@ def build(shell: Shell, samples: Any, inputs: list) -> None:
                        allow_preview=False,
                        elem_id="genlab-nearest", elem_classes=["genlab-pixelated"])
 
-    def show_nearest(model: str, seed: float, count: float, temperature: float, evt: gr.SelectData):
+    def show_nearest(model: str, seed: float, count: float, temperature: float, steps: Any, evt: gr.SelectData):
         service = shell.model(model)
         count = shell.int_in_range(count, "Number of samples", 1, MAX_COUNT)
         seed = shell.seed(seed)
         temperature = shell.number(temperature, "Temperature", 0.01, 3.0)
+        # a diffusion model's grid was drawn with the steps slider's count (a VAE or GAN takes none)
+        steps = shell.int_in_range(steps, "Steps", 1, 1000) if service.sample_steps is not None else None
         position = evt.index if isinstance(evt.index, (list, tuple)) and len(evt.index) == 2 else None
         at = grid_cell_at(*position, count, sample_columns(count), service.image_shape[-1]) if position else None
         if at is None:
             return gr.Gallery(value=[]), "Click on a sample itself, not between the samples. " + HINT
-        image = service.sample(count, seed, scale=temperature)[at]
+        image = service.sample(count, seed, scale=temperature, steps=steps)[at]
         items = [(to_pil(image, THUMBNAIL), f"sample {at + 1}")]
         title = f"**Sample {at + 1}** of {service.name}, seed {seed}:"
         try:

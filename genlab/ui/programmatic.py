@@ -66,7 +66,7 @@ def _png(picture: Any) -> gr.FileData:
 
 
 def _model(shell: Shell, name: Any) -> Model:
-    service = shell.model(name, kinds=("vae", "gan"))
+    service = shell.model(name)
     if service.conditional:
         raise user_error(f"{name} is class-conditional: use an unconditional VAE or GAN here.")
     return Model(service, shell.store)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from genlab.data import DataError, ImageData
 from genlab.service import ModelService, ServiceError, test_images
-from genlab.ui.store import ModelStore
+from genlab.store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class Shell:
 
     store: ModelStore
     first_views: Any = None  # genlab.ui.first_view.FirstViews: what a first visit shows
-    model_picker: Any = None  # gr.Dropdown of VAE and GAN checkpoint names
+    model_picker: Any = None  # gr.Dropdown of the names of every model of images
     seed_box: Any = None  # gr.Number
     _model_change: list[tuple[Callable, list, Any]] = field(default_factory=list)
     _load: list[tuple[Callable, list, Any]] = field(default_factory=list)
@@ -139,16 +139,19 @@ class Shell:
             self.first_views = FirstViews()
 
     # -- checks -----------------------------------------------------------------------------
-    def model(self, name: Any, kinds: tuple[str, ...] = ("vae", "gan")) -> ModelService:
-        """The service of the model called `name`, of one of `kinds`, or a user error."""
+    def model(self, name: Any, kinds: tuple[str, ...] | None = None) -> ModelService:
+        """The service of the model called `name`, or a user error: a model of images (any kind the
+        picker lists), or one of `kinds` (config "kind" strings) for a lesson about one family."""
         if not name:
             raise user_error("Pick a model first.")
         try:
             service = self.store.service(str(name))
         except KeyError as e:
             raise user_error(str(e.args[0])) from None
-        if service.kind not in kinds:
-            raise user_error(f"{name} is a {service.kind}; this needs a {' or '.join(kinds)}.")
+        if kinds is None and not service.generative:
+            raise user_error(f"{name} is a {service.label}; this needs a model of images.")
+        if kinds is not None and service.kind not in kinds:
+            raise user_error(f"{name} is a {service.label}; this needs a {' or '.join(k.upper() for k in kinds)}.")
         return service
 
     def test_images(self, model: ModelService | str) -> ImageData:
@@ -211,9 +214,9 @@ class Shell:
         self._load.append((fn, inputs, outputs))
 
     def model_choices(self) -> list[tuple[str, str]]:
-        """(label, name) for every VAE and GAN, grouped by dataset."""
+        """(label, name) for every model of images (VAEs, GANs, diffusion models...), grouped by dataset."""
         out = []
         services = self.store.services
-        for name in sorted(self.store.names(("vae", "gan")), key=lambda n: (services[n].dataset, services[n].kind, n)):
+        for name in sorted(self.store.generative_names(), key=lambda n: (services[n].dataset, services[n].kind, n)):
             out.append((services[name].describe(), name))
         return out

@@ -9,6 +9,9 @@ session's gr.State and decodes it too, so the server image and the HTTP API (`de
 VAE sliders are ordered by each dimension's average KL to the prior on the test set (active
 dimensions first); GAN sliders add GANSpace principal directions next to the raw dimensions. Both
 come from the model's service (genlab.service), which ships the directions with the checkpoint.
+A latent diffusion prior's sliders are its VAE's (its samples start from the prior's draws). A
+model without sliders (`service.sliders` False: a pixel diffusion model, whose latent is 784-d
+noise) gets one sentence saying what it offers instead, in the panel and under the buttons.
 """
 
 from __future__ import annotations
@@ -127,9 +130,44 @@ def check_latent(service: ModelService, values: Any) -> torch.Tensor:
 
 def _slider_model(shell: Shell, name: Any) -> ModelService:
     service = shell.model(name)
-    if service.conditional:
-        raise user_error(f"{service.name} is class-conditional; the sliders work with unconditional models.")
+    if not service.sliders:
+        raise user_error(service.no_sliders())
     return service
+
+
+class _NoSliders(Exception):
+    """The picked model has no sliders: the tab shows `message` instead of an error."""
+
+    def __init__(self, service: ModelService) -> None:
+        super().__init__(service.no_sliders())
+        self.service = service
+
+
+def _tab_model(shell: Shell, name: Any) -> ModelService:
+    """The model for the tab's own buttons: a model without sliders raises _NoSliders (a sentence, not an error)."""
+    service = shell.model(name)
+    if not service.sliders:
+        raise _NoSliders(service)
+    return service
+
+
+def no_sliders_view(service: ModelService):
+    """(state, panel, image, note) for a model without sliders: the panel says what it offers instead."""
+    message = service.no_sliders()
+    return None, {"model": service.name, "message": message}, None, message
+
+
+def _or_no_sliders(fn):
+    """A tab handler that shows `no_sliders_view` for a model without sliders instead of an error."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _NoSliders as e:
+            return no_sliders_view(e.service)
+    return wrapper
 
 
 # -- the spec the browser panel draws ------------------------------------------------------------------
@@ -141,7 +179,7 @@ def _range(values: list[float]) -> float:
 def panel_spec(service: ModelService, z: torch.Tensor, origin: str) -> dict:
     """What the panel shows: slider rows (in display order) and the latent z (1, D)."""
     latent = [round(float(v), 6) for v in z[0]]
-    kl = service.kl_per_dim() if service.kind == "vae" else None
+    kl = service.kl_per_dim()
     if kl is not None:
         dims = []
         for i in service.dimension_order():
@@ -151,7 +189,7 @@ def panel_spec(service: ModelService, z: torch.Tensor, origin: str) -> dict:
         title = "Latent dimensions, most informative first (average KL on the test set)"
     else:
         dims = [{"i": i, "label": f"z{i}", "note": ""} for i in range(len(latent))]
-        title = ("Raw latent dimensions" if service.kind == "gan"
+        title = ("Raw latent dimensions" if not service.has_encoder
                  else "Latent dimensions (no per-dimension KL in this checkpoint)")
         k = service.latent_classes
         if k:  # this GAN's class is whichever of z0..z(k-1) is largest
@@ -180,13 +218,15 @@ def _start(service: ModelService, z: torch.Tensor, origin: str, note: str = ""):
 
 # -- endpoints ------------------------------------------------------------------------------------------
 
+@_or_no_sliders
 def start_sample(shell: Shell, model_name: Any, seed: Any):
     """Start from the latent drawn with `seed` -> (state, panel spec, image, note)."""
-    service = _slider_model(shell, model_name)
+    service = _tab_model(shell, model_name)
     seed = shell.seed(seed)
     return _start(service, service.sample_latents(1, seed), f"a random sample (seed {seed})")
 
 
+@_or_no_sliders
 def randomize(shell: Shell, model_name: Any):
     """Start from a fresh random latent (a new seed each time)."""
     return start_sample(shell, model_name, random.SystemRandom().randrange(MAX_SEED))
@@ -198,25 +238,28 @@ def _from_endpoint(shell: Shell, service: ModelService, endpoint: inputs.Endpoin
     return _start(service, found.latents[:1].float(), endpoint.description, note)
 
 
+@_or_no_sliders
 def start_dataset(shell: Shell, model_name: Any, index: Any, steps: Any, progress=gr.Progress()):
     """Start from test image `index`: encoded (VAE) or inverted with `steps` steps (GAN)."""
-    service = _slider_model(shell, model_name)
+    service = _tab_model(shell, model_name)
     steps = shell.int_in_range(steps, "Inversion steps", 1, inputs.MAX_INVERSION_STEPS)
     endpoint = inputs.resolve(shell, service, inputs.TEST, None, None, index, 0)
     return _from_endpoint(shell, service, endpoint, steps, progress)
 
 
+@_or_no_sliders
 def start_upload(shell: Shell, model_name: Any, upload: Any, steps: Any, progress=gr.Progress()):
     """Start from an uploaded picture, prepared like the training data, then encoded / inverted."""
-    service = _slider_model(shell, model_name)
+    service = _tab_model(shell, model_name)
     steps = shell.int_in_range(steps, "Inversion steps", 1, inputs.MAX_INVERSION_STEPS)
     endpoint = inputs.resolve(shell, service, inputs.UPLOAD, upload, None, 0, 0, what="the start image")
     return _from_endpoint(shell, service, endpoint, steps, progress)
 
 
+@_or_no_sliders
 def reset(shell: Shell, model_name: Any, state: Any):
     """Back to where this session started for the model (the zero latent if it has not started)."""
-    service = _slider_model(shell, model_name)
+    service = _tab_model(shell, model_name)
     if isinstance(state, dict) and state.get("model") == service.name:
         z = check_latent(service, state.get("origin"))
         return _start(service, z, state.get("origin_text", "the start"))
@@ -322,6 +365,8 @@ def build(shell: Shell) -> None:
         service = shell.store.services.get(model_name) if model_name else None
         if service is None:
             return None, None, None, "", gr.Gallery(value=[])
+        if not service.sliders:
+            return (*no_sliders_view(service), gr.Gallery(value=[]))
         try:
             data = shell.test_images(service)
             items = inputs.gallery_items(data, inputs.gallery_indices(data.labels))

@@ -1,7 +1,7 @@
 // js_on_load of the "Latent sliders" panel (a gr.HTML). Gradio runs it with `element`, `trigger`,
 // `props`, `server` and `watch`. The server sends a spec as the panel's value:
 //   {model, key, version, latent: [D], dims: [{i, label, note, min, max}], directions: [{label, note,
-//    vector: [D], min, max}], origin}
+//    vector: [D], min, max}], origin}, or {model, message} for a model that has no sliders
 // The current latent z lives here while dragging; every slider shows a coordinate of z (a raw
 // dimension z[i], or the projection <z, v> on a direction v). The decoder weights come once per model
 // from `server.web_decoder(name)`, cached in the page by `key`. On release the latent goes back to
@@ -160,8 +160,21 @@ function latentFromLink(s) {
   return values;
 }
 
+// A model without sliders (a pixel diffusion model) sends {model, message}: the panel empties and
+// says what the model offers instead.
+function showMessage(s) {
+  spec = null; z = null; rows = []; layoutKey = "";
+  for (const box of Object.values(lists)) { box.textContent = ""; box.hidden = true; }
+  const ctx = canvas.getContext("2d");
+  if (ctx) ctx.clearRect(0, 0, canvas.width, canvas.height);
+  element.dataset.model = s.model || "";
+  element.dataset.ready = "false";
+  statusLine.textContent = s.message;
+}
+
 function onSpec() {
   const s = props.value;
+  if (s && s.message) { showMessage(s); return; }
   if (!s || !s.latent || !s.dims) return;
   spec = s;
   z = Float64Array.from(s.latent);

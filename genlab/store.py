@@ -1,5 +1,6 @@
-"""Every checkpoint the app can show, loaded once at start-up and only read afterwards, each behind
-its `genlab.service.ModelService` (the only way the tabs reach a model).
+"""Every checkpoint of a folder (and of the Hub repos asked for), loaded once and only read afterwards,
+each behind its `genlab.service.ModelService`: what the app, the Python API (`genlab.api`) and
+`train/precompute.py` share. (Not UI code: it has no Gradio in it.)
 
 Per-user state (the current latent, chosen images) lives in `gr.State`, never here.
 Checkpoints can also come from Hugging Face Hub repos (`app.py --hub owner/name`), named by repo id.
@@ -16,6 +17,8 @@ from pathlib import Path
 from genlab import metrics
 from genlab.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
 from genlab.service import ModelService
+
+CLASSIFIER = "classifier"  # the kind that measures the others
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +78,14 @@ class ModelStore:
 
     def _services_for(self, models: dict[str, Checkpoint]) -> dict[str, ModelService]:
         """A service per model: kept for an unchanged model (its caches stay), new for a new one;
-        each VAE and GAN gets the service of its dataset's classifier."""
+        each generative model gets the service of its dataset's classifier."""
         services: dict[str, ModelService] = {}
         for name, ckpt in models.items():
             old = self.services.get(name)
             services[name] = old if old is not None and old.checkpoint is ckpt else ModelService(ckpt)
         for service in services.values():
-            if service.kind != "classifier":
-                names = sorted(n for n, s in services.items() if s.kind == "classifier" and s.dataset == service.dataset)
+            if service.generative:
+                names = sorted(n for n, s in services.items() if s.kind == CLASSIFIER and s.dataset == service.dataset)
                 service.classifier = services[names[0]] if names else None
         return services
 
@@ -101,21 +104,35 @@ class ModelStore:
             raise KeyError(f"There is no model called {name!r}. Pick one from the list.") from None
 
     def names(self, kind: str | tuple[str, ...] | None = None, dataset: str | None = None) -> list[str]:
+        """Names of the models of `kind` (a config's "kind", or several) and `dataset`; all when None."""
         kinds = (kind,) if isinstance(kind, str) else kind
         return [n for n, c in self.models.items()
                 if (kinds is None or c.kind in kinds) and (dataset is None or c.dataset == dataset)]
 
+    def generative_names(self, dataset: str | None = None) -> list[str]:
+        """Names of the models of images (every kind but classifiers): what the model picker lists."""
+        return [n for n, s in self.services.items()
+                if s.generative and (dataset is None or s.dataset == dataset)]
+
     def datasets(self) -> list[str]:
-        return sorted({c.dataset for c in self.models.values() if c.kind in ("vae", "gan")})
+        """Datasets that have a model of images."""
+        return sorted({s.dataset for s in self.services.values() if s.generative})
 
     def classifier_for(self, dataset: str) -> ModelService | None:
         """The classifier trained on `dataset`, if one is shipped (used to measure and to edit)."""
-        names = sorted(self.names("classifier", dataset))
+        names = sorted(self.names(CLASSIFIER, dataset))
         return self.services[names[0]] if names else None
 
     def chosen(self, dataset: str) -> dict[str, ModelService | None]:
-        """The VAE, GAN and classifier that stand for `dataset` wherever the app puts the two
-        families side by side (the one rule: `genlab.metrics.choose_models`); None where missing."""
+        """The VAE, GAN and classifier that stand for `dataset` wherever the app puts the families
+        side by side (the one rule: `genlab.metrics.choose_models`), and its pixel diffusion model
+        (unconditional, <dataset>-diffusion first); None where missing."""
         infos = {n: {**c.info, "kind": c.kind, "dataset": c.dataset} for n, c in self.models.items()}
-        return {kind: self.services.get(name) if name else None
-                for kind, name in metrics.choose_models(infos, dataset).items()}
+        chosen = {kind: self.services.get(name) if name else None
+                  for kind, name in metrics.choose_models(infos, dataset).items()}
+        if "diffusion" not in chosen:
+            diffusions = sorted((n for n, s in self.services.items() if s.kind == "diffusion" and s.dataset == dataset
+                                 and not s.conditional and not getattr(s.config, "num_classes", 0)),
+                                key=lambda n: (n != f"{dataset}-diffusion", n))
+            chosen["diffusion"] = self.services[diffusions[0]] if diffusions else None
+        return chosen
