@@ -1,6 +1,7 @@
 """Helpers for tests that talk to a running Genlab app over HTTP (not a test module itself).
 
     root = make_tiny_checkpoints(tmp_path)        # untrained tiny VAE, GAN, classifier on "mnist"
+    add_tiny_diffusion(root)                      # and a tiny diffusion model and latent prior beside them
     with running_app(root) as base:               # http://127.0.0.1:<free port>
         event, data = call(base, "interpolate_ui", [...])
 
@@ -43,6 +44,29 @@ def make_tiny_checkpoints(root: Path, dataset: str = "mnist") -> Path:
     }
     for name, (kind, model) in models.items():
         save_checkpoint(model.eval(), root / name, kind, dataset=dataset, class_names=names)
+    return root
+
+
+DIFFUSION_NAME, PRIOR_NAME = "mnist-diffusion-tiny", "mnist-vae-16-latent-diffusion-tiny"
+
+
+def add_tiny_diffusion(root: Path, dataset: str = "mnist") -> Path:
+    """Beside `make_tiny_checkpoints`' models: a tiny pixel diffusion U-Net (3 sampling steps) and a
+    latent diffusion prior over the 16-d VAE, both untrained but with a velocity that is not zero
+    (an untrained U-Net's output layer is zero, which would make every step count give the noise)."""
+    from genlab.models import DiffusionConfig, DiffusionUNet, LatentDiffusion, LatentDiffusionConfig
+
+    torch.manual_seed(1)
+    unet = DiffusionUNet(DiffusionConfig(base_width=8, channel_mults=(1, 2), time_dim=16, sample_steps=3)).eval()
+    prior = LatentDiffusion(LatentDiffusionConfig(vae=f"{dataset}-vae-16", latent_dim=16, width=16, depth=1,
+                                                  time_dim=8, sample_steps=3)).eval()
+    names = CLASS_NAMES.get(dataset, [str(k) for k in range(10)])
+    for name, kind, model in ((DIFFUSION_NAME.replace("mnist", dataset, 1), "diffusion", unet),
+                              (PRIOR_NAME.replace("mnist", dataset, 1), "latent-diffusion", prior)):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        save_checkpoint(model, root / name, kind, dataset=dataset, class_names=names)
     return root
 
 

@@ -14,14 +14,14 @@ import torch
 from PIL import Image
 
 import genlab
-from app_server import GAN_NAME, VAE_NAME, make_tiny_checkpoints
+from app_server import GAN_NAME, VAE_NAME, add_tiny_diffusion, make_tiny_checkpoints
 from conftest import REPO_ROOT
 from genlab import api
 from genlab.checkpoints import load_checkpoint, save_checkpoint
 from genlab.inpainting import Inpainting
 from genlab.latent import encode as latent_encode
 from genlab.latent import slerp
-from genlab.models import GAN, DiffusionConfig, DiffusionUNet, GANConfig, LatentDiffusion, LatentDiffusionConfig
+from genlab.models import GAN, GANConfig
 from genlab.service import LatentResult
 
 STEPS = 10  # GAN inversion steps in these tests (the default, 200, is for real use)
@@ -33,14 +33,7 @@ def tiny_root(tmp_path_factory) -> Path:
     torch.manual_seed(1)  # a class-conditional GAN and a diffusion model beside them
     save_checkpoint(GAN(GANConfig(latent_dim=16, generator_width=8, discriminator_width=8, num_classes=10)).eval(),
                     root / "mnist-cgan-16", "gan", dataset="mnist")
-    unet = DiffusionUNet(DiffusionConfig(base_width=8, channel_mults=(1, 2), time_dim=16, sample_steps=3)).eval()
-    with torch.no_grad():  # untrained, its output layer is zero (no velocity at all): give it one
-        for p in unet.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    save_checkpoint(unet, root / "mnist-diffusion-tiny", "diffusion", dataset="mnist")
-    save_checkpoint(LatentDiffusion(LatentDiffusionConfig(vae=VAE_NAME, latent_dim=16, width=16, depth=1, time_dim=8,
-                                                          sample_steps=3)).eval(),
-                    root / "mnist-vae-16-latent-diffusion-tiny", "latent-diffusion", dataset="mnist")
+    add_tiny_diffusion(root)  # mnist-diffusion-tiny and mnist-vae-16-latent-diffusion-tiny
     return root
 
 

@@ -53,7 +53,8 @@ def test_the_endpoint_has_named_parameters(genlab_app):
 def test_inpaint_fills_the_bottom_half_with_both_models(genlab_app):
     event, outputs = call(genlab_app, "inpaint_ui", inpaint_args(fills=3))
     assert event == "complete", outputs
-    original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, note = outputs
+    original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, diffusion_fills, diffusion_numbers, note = outputs
+    assert not diffusion_fills and "There is no diffusion model for mnist yet" in diffusion_numbers
     assert len(vae_fills) == len(gan_fills) == 3
     for fills in (vae_fills, gan_fills):
         assert [item["caption"][:5] for item in fills] == ["#1 · ", "#2 · ", "#3 · "]  # the fill and the verdict
