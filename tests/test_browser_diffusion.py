@@ -84,8 +84,10 @@ def test_every_tab_with_a_pixel_diffusion_model(browser, app):
         page.wait_for_function("() => (document.querySelector('.gl-status') || {}).textContent.includes('no sliders')")
         assert "784-d starting noise" in status.inner_text()
         assert page.locator(".gl-row").count() == 0
-        # Interpolate: the two images' noises, and a strip.
+        # Interpolate from a test image: it is turned into its noise, and the strip walks from there.
         page.get_by_role("tab", name="Interpolate", exact=True).click()
+        page.locator("#genlab-interpolate-start:visible").last.get_by_label("Test image").check()
+        settle(page)
         page.locator("#genlab-interpolate-button").click()
         page.wait_for_function("() => document.body.innerText.includes('ODE backwards')")
         settle(page)
