@@ -30,7 +30,7 @@ from bench.report import run_stamp, write_section  # noqa: E402
 from genlab import nearest  # noqa: E402
 from genlab.checkpoints import DEFAULT_CHECKPOINT_DIR  # noqa: E402
 from genlab.data import load_dataset  # noqa: E402
-from genlab.ui.store import ModelStore  # noqa: E402
+from genlab.store import ModelStore  # noqa: E402
 
 SAMPLES = 256
 
