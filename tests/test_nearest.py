@@ -275,18 +275,18 @@ def test_the_sample_tab_handler_shows_the_sentence_then_the_neighbours(tmp_path)
     import gradio as gr
 
     from genlab.ui.app import build_app
-    from genlab.ui.store import ModelStore
+    from genlab.store import ModelStore
     from tests.app_server import make_tiny_checkpoints
 
     root = make_tiny_checkpoints(tmp_path / "checkpoints")
     demo = build_app(ModelStore.load(root))
     show = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "show_nearest")
     click = gr.SelectData(None, {"index": [2 + 86 + 40, 2 + 40], "value": None})  # the 2nd sample of 32
-    items, note = show("mnist-vae-16", 0, 32, 1.0, click)
+    items, note = show("mnist-vae-16", 0, 32, 1.0, 10, click)
     assert len(items) == 1 and note.startswith("**Sample 2** of mnist-vae-16, seed 0: The nearest-training-image")
     assert "has not been computed" in note
-    _, note = show("mnist-vae-16", 0, 32, 1.0, gr.SelectData(None, {"index": [86, 40], "value": None}))
+    _, note = show("mnist-vae-16", 0, 32, 1.0, 10, gr.SelectData(None, {"index": [86, 40], "value": None}))
     assert "not between the samples" in note
     nearest.precompute(load_checkpoint(root / "mnist-classifier"))
-    items, note = show("mnist-vae-16", 0, 32, 1.0, click)
+    items, note = show("mnist-vae-16", 0, 32, 1.0, 10, click)
     assert len(items) == 6 and "Its nearest training image is at" in note and "median" in note
