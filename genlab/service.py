@@ -235,6 +235,18 @@ class ModelService:
         """Network evaluations one sample costs with `steps` (1 for a VAE's or GAN's decoder)."""
         return self._kind.network_passes(steps)
 
+    def likelihood(self, images: torch.Tensor, seed: int = 0) -> float | None:
+        """A bound on -log p(x) in nats per image (a VAE's -ELBO), or None (`no_likelihood` says why)."""
+        return self._kind.likelihood(images, seed)
+
+    def no_likelihood(self) -> str:
+        return self._kind.no_likelihood()
+
+    @property
+    def loss_curves(self) -> tuple[str, ...]:
+        """The history.json keys of its training losses."""
+        return self._kind.loss_curves
+
     def fill_description(self) -> str:
         """What the Inpainting tab's progress says while this model fills."""
         return self._kind.fill_description()

@@ -211,3 +211,25 @@ def test_the_three_tabs_build(shell):
     names = {d.get("api_name") for d in demo.config["dependencies"]}
     assert {"compare_dataset", "compare_recompute", "vae_explain", "vae_worked_example", "gan_inversion",
             "gan_epoch"} <= names
+
+
+def test_the_three_families_measured_side_by_side(tmp_path):
+    """VAE, GAN and diffusion asked the same questions (genlab.tradeoffs), each through its service."""
+    from app_server import add_tiny_diffusion, make_tiny_checkpoints
+
+    three = Shell(ModelStore.load(add_tiny_diffusion(make_tiny_checkpoints(tmp_path))))
+    calls = []
+    table, note = lesson_compare.measure_three(three, "mnist", 0, lambda f, desc: calls.append(desc))
+    assert list(table.columns) == lesson_compare.THREE_WAY_COLUMNS
+    rows = {row[0]: row for row in table.values.tolist()}
+    assert set(rows) == {"Blur and sharpness", "Coverage", "Likelihood", "Encoder or inversion", "Training stability",
+                         "Sampling cost"}
+    vae, gan, diffusion = 2, 3, 4
+    assert "nats" in rows["Likelihood"][vae] and rows["Likelihood"][gan].startswith("none")
+    assert rows["Likelihood"][diffusion].startswith("not computed")
+    assert rows["Encoder or inversion"][vae].startswith("encoder, one pass")
+    assert rows["Encoder or inversion"][gan].startswith("inversion (a search)")
+    assert rows["Encoder or inversion"][diffusion].startswith("ODE backwards")
+    assert rows["Sampling cost"][vae].startswith("1 pass,") and rows["Sampling cost"][diffusion].startswith("5 passes (3 Heun")
+    assert all(rows["Coverage"][c].startswith("KL ") for c in (vae, gan, diffusion, 5))
+    assert "mnist-diffusion-tiny" in note and calls[-1] == "Done"

@@ -84,6 +84,7 @@ class ModelKind:
     encoder: ClassVar[bool] = False  # images -> latents in one network pass (else by `invert`, if any)
     latent_word: ClassVar[str] = "latent"  # what the latent is called in sentences ("noise" for diffusion)
     test_codes: ClassVar[bool] = False  # it encodes the test images once, for a latent map
+    loss_curves: ClassVar[tuple[str, ...]] = ("loss",)  # history.json keys of its training losses (stability)
     ganspace: ClassVar[bool] = False  # it has GANSpace directions beside its raw dimensions
 
     def __init__(self, checkpoint: "Checkpoint") -> None:
@@ -161,6 +162,14 @@ class ModelKind:
     def kl_per_dim(self, metrics: dict[str, Any]) -> list[float] | None:
         """Average KL per latent dimension, from a VAE's training record; None for other kinds."""
         return None
+
+    def likelihood(self, images: torch.Tensor, seed: int = 0) -> float | None:
+        """A bound on -log p(x), nats per image, for images (B, C, H, W); None when the kind has none here."""
+        return None
+
+    def no_likelihood(self) -> str:
+        """Why `likelihood` is None, in a few words."""
+        return "none"
 
     def web_decoder(self) -> torch.nn.Module | None:
         """The module the browser can run on a latent (genlab.webdecoder), or None."""

@@ -42,6 +42,9 @@ class DiffusionKind(ModelKind):
     def invertible(self) -> bool:
         return True
 
+    def no_likelihood(self) -> str:
+        return "not computed: the ODE's exact likelihood needs a divergence at every step"
+
     def no_sliders(self, name: str) -> str:
         return (f"{name} is a diffusion model: its latent is the {self.latent_dim}-d starting noise, one number per "
                 f"pixel that means nothing alone, so there are no sliders; Sample draws new noise (with a step "

@@ -18,6 +18,10 @@ class GANKind(ModelKind):
     name = "gan"
     label = "GAN"
     ganspace = True
+    loss_curves = ("loss_g", "loss_d")
+
+    def no_likelihood(self) -> str:
+        return "none: a GAN defines no density"
 
     @property
     def conditional(self) -> bool:

@@ -58,6 +58,12 @@ class LatentDiffusionKind(VAEKind):
     def sample(self, count: int, seed: int, scale: float = 1.0, steps: int | None = None) -> torch.Tensor:
         return self.decode(self.from_noise(sample_latents(count, self.latent_dim, seed, scale=scale), steps))
 
+    def likelihood(self, images: torch.Tensor, seed: int = 0) -> None:
+        return None  # its VAE's ELBO is under N(0, I), not under this prior
+
+    def no_likelihood(self) -> str:
+        return "not computed: the ELBO under a learned prior needs the prior's ODE likelihood"
+
     def how(self, steps: int, seconds: float | None) -> str:
         return ("Its VAE encodes each image (the posterior mean); a walk between two codes goes through the "
                 "prior's noise.")

@@ -48,6 +48,12 @@ class VAEKind(ModelKind):
     def web_decoder(self) -> torch.nn.Module:
         return self.vae
 
+    def likelihood(self, images: torch.Tensor, seed: int = 0) -> float:
+        """-ELBO (beta = 1, one draw of z): an upper bound on -log p(x), nats per image."""
+        from genlab.metrics import negative_elbo
+
+        return negative_elbo(self.vae, images.to(self.checkpoint.device), seed=seed)
+
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
         return decode(self.vae, z)
 

@@ -2,8 +2,10 @@
 
 The numbers come from `<checkpoints>/<dataset>-comparison.json`, written by
 `python train/evaluate.py --dataset <dataset>`; "Recompute" reruns the measurements in the app
-(for this page only; the file on disk is left as it is). What the lesson tabs share (the dataset
-row, the models of a dataset, charts) is in `genlab.ui.lessons`.
+(for this page only; the file on disk is left as it is). "Measure the three" puts the dataset's
+diffusion model beside them, every family asked the same questions on a small sample on the spot
+(`genlab.tradeoffs`). What the lesson tabs share (the dataset row, the models of a dataset, charts)
+is in `genlab.ui.lessons`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from genlab import metrics
+from genlab import metrics, tradeoffs
 from genlab.checkpoints import read_history
 from genlab.inpainting import INPAINTING_COLUMNS, inpainting_rows, read_inpainting
 from genlab.ui.images import grid, picture
@@ -147,6 +149,38 @@ def recompute(shell: Shell, dataset: Any, progress: Any = None) -> tuple[pd.Data
     return *comparison_views(result), _about(result, "Recomputed just now (not saved)")
 
 
+THREE = (("vae", "VAE"), ("gan", "GAN"), ("diffusion", "Diffusion"))
+THREE_WAY_COLUMNS = [*tradeoffs.COLUMNS_BEFORE, *[title for _, title in THREE], "Real data"]
+THREE_WAY_HELP = (
+    "The dataset's VAE, GAN and pixel diffusion model, each asked the same questions on a small sample, on "
+    "this server now: how sharp their samples are, which classes they cover, whether they give a likelihood, "
+    "how an image reaches their latent (the VAE's encoder in one pass, the GAN's search, the diffusion "
+    "model's sampler run backwards), how steady their training was, and what a sample costs: one network "
+    "pass for the VAE and the GAN against 2N − 1 for N steps of the diffusion model's sampler.")
+
+
+def measure_three(shell: Shell, dataset: Any, seed: Any, progress: Any = None) -> tuple[pd.DataFrame, str]:
+    """The `compare_three_way` endpoint: (the three-way table, a note), measured now (`genlab.tradeoffs`)."""
+    dataset = check_dataset(shell, dataset)
+    seed = shell.seed(seed)
+    models = models_for(shell, dataset)
+    services = {title: models.get(kind) for kind, title in THREE}
+    if all(s is None for s in services.values()):
+        raise user_error(f"There is no VAE, GAN or diffusion model for {dataset} yet.")
+    shown = next(s for s in services.values() if s is not None)
+    data = shell.test_images(shown)
+    report = (lambda fraction, desc: progress(fraction, desc=desc)) if progress is not None else None
+    result = shell.serve(tradeoffs.measure, services, models.get("classifier"), data, seed, progress=report)
+    table = pd.DataFrame(tradeoffs.rows(result, [title for _, title in THREE]), columns=THREE_WAY_COLUMNS)
+    names = ", ".join(f"{title} {s.name}" for title, s in services.items() if s is not None)
+    missing = [f"there is no {title.lower() if title == 'Diffusion' else title} model for {dataset}"
+               for title, s in services.items() if s is None]
+    note = (f"Measured just now on this server ({names}; seed {seed}, {result['samples']} samples each, "
+            f"{result['encoder_images']} test images through the encoder or inversion)."
+            + (" " + "; ".join(missing).capitalize() + "." if missing else ""))
+    return table, note
+
+
 def stored_inpainting(shell: Shell, dataset: Any) -> str:
     """The inpainting benchmark bench/inpainting.py stored for `dataset`, as Markdown (a table and its verdict)."""
     if not dataset:
@@ -195,6 +229,15 @@ def build(shell: Shell) -> None:
     gr.Markdown("*Mode collapse* shows as bars far from the dashed line: classes the model makes too "
                 "often, or never.")
 
+    gr.Markdown("### Three families, measured here: VAE, GAN and diffusion")
+    gr.Markdown(THREE_WAY_HELP)
+    with gr.Row():
+        three_way_button = gr.Button("Measure the three", variant="secondary", scale=0,
+                                     elem_id="genlab-three-way-button")
+        three_way_note = gr.Markdown("")
+    three_way = gr.Dataframe(headers=THREE_WAY_COLUMNS, interactive=False, wrap=True, line_breaks=True,
+                             label="VAE vs GAN vs diffusion vs real data", elem_id="genlab-three-way")
+
     gr.Markdown("### Inpainting: the bottom half hidden")
     inpainting = gr.Markdown("")
 
@@ -230,6 +273,12 @@ def build(shell: Shell) -> None:
 
     dataset.change(inpainting_event, dataset, inpainting, api_name="compare_inpainting")
     shell.on_load(inpainting_event, [dataset], inpainting)
+
+    def on_three_way(name, seed_value, progress=gr.Progress()):
+        return measure_three(shell, name, seed_value, progress)
+
+    three_way_button.click(on_three_way, [dataset, seed], [three_way, three_way_note], api_name="compare_three_way",
+                           concurrency_limit=1)
 
     def on_recompute(name, progress=gr.Progress()):
         return recompute(shell, name, progress)
