@@ -45,10 +45,6 @@ CARD_NAME = "README.md"
 
 # Hub dataset ids for the model card's `datasets:` field (links the card to the dataset page).
 HUB_DATASETS = {"mnist": "ylecun/mnist", "fashion-mnist": "zalando-datasets/fashion_mnist"}
-PIPELINE_TAGS = {"vae": "unconditional-image-generation", "gan": "unconditional-image-generation",
-                 "classifier": "image-classification"}
-KIND_NAMES = {"vae": "variational autoencoder (VAE)", "gan": "generative adversarial network (GAN)",
-              "classifier": "CNN classifier"}
 
 
 # --------------------------------------------------------------------------- the model card
@@ -65,10 +61,13 @@ def _metric_rows(metrics: dict[str, Any]) -> list[str]:
 
 def model_card(info: dict[str, Any], repo_id: str) -> str:
     """The README.md of a pushed checkpoint: Hub metadata, what it is, its metrics, how to load it."""
+    from genlab.kinds import KINDS, ModelKind
+
     kind, dataset = info["kind"], info.get("dataset", "") or "unknown"
+    family = KINDS.get(kind, ModelKind)  # what the card says comes from the kind's own module
     mc = info["model_config"]
     tags = ["genlab", kind, "pytorch", "safetensors"] + ([dataset] if dataset in HUB_DATASETS else [])
-    front = ["---", "library_name: genlab", "license: mit", f"pipeline_tag: {PIPELINE_TAGS[kind]}", "tags:"]
+    front = ["---", "library_name: genlab", "license: mit", f"pipeline_tag: {family.pipeline_tag}", "tags:"]
     front += [f"  - {t}" for t in tags]
     if dataset in HUB_DATASETS:
         front += ["datasets:", f"  - {HUB_DATASETS[dataset]}"]
@@ -85,7 +84,7 @@ def model_card(info: dict[str, Any], repo_id: str) -> str:
     lines = [
         *front, "",
         f"# {repo_id.split('/')[-1]}", "",
-        f"A {KIND_NAMES[kind]} trained with Genlab on **{dataset}**: {', '.join(facts)}."
+        f"A {family.description or kind + ' model'} trained with Genlab on **{dataset}**: {', '.join(facts)}."
         + (f" Genlab version {info['genlab_version']}." if info.get("genlab_version") else ""),
         "",
     ]
@@ -100,17 +99,7 @@ def model_card(info: dict[str, Any], repo_id: str) -> str:
         "",
         f'ckpt = load_from_hub("{repo_id}")  # a genlab Checkpoint: ckpt.model, ckpt.kind, ckpt.info',
     ]
-    if kind in ("vae", "gan"):
-        lines += [
-            f"z = torch.randn(16, {mc.get('latent_dim', 'ckpt.model.latent_dim')})",
-            "images = ckpt.model.decode(z)  # (16, C, H, W) in [0, 1]",
-        ]
-    else:
-        size, channels = mc.get("image_size"), mc.get("channels")
-        lines += [
-            f"images = torch.rand(8, {channels}, {size}, {size})  # yours: (B, C, H, W) in [0, 1]",
-            "probabilities = ckpt.model(images).softmax(1)  # (B, num_classes)",
-        ]
+    lines += family.usage(mc)
     lines += [
         "```", "",
         "Or explore it in the Genlab app, next to the shipped models:", "",

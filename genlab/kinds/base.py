@@ -85,6 +85,13 @@ class ModelKind:
     latent_word: ClassVar[str] = "latent"  # what the latent is called in sentences ("noise" for diffusion)
     test_codes: ClassVar[bool] = False  # it encodes the test images once, for a latent map
     loss_curves: ClassVar[tuple[str, ...]] = ("loss",)  # history.json keys of its training losses (stability)
+    description: ClassVar[str] = ""  # what a model card calls it: "variational autoencoder (VAE)"
+    pipeline_tag: ClassVar[str] = "unconditional-image-generation"  # the Hub's task of a model card
+
+    @classmethod
+    def usage(cls, model_config: dict[str, Any]) -> list[str]:
+        """Python lines for a model card, after `ckpt = load_from_hub(...)`: how to get images from it."""
+        return []
     ganspace: ClassVar[bool] = False  # it has GANSpace directions beside its raw dimensions
 
     def __init__(self, checkpoint: "Checkpoint") -> None:

@@ -22,6 +22,7 @@ class DiffusionKind(ModelKind):
 
     name = "diffusion"
     label = "diffusion model"
+    description = "diffusion model (a U-Net trained by flow matching)"
     latent_word = "noise"
 
     @property
@@ -41,6 +42,12 @@ class DiffusionKind(ModelKind):
     @property
     def invertible(self) -> bool:
         return True
+
+    @classmethod
+    def usage(cls, model_config):
+        return ["from genlab.models.diffusion import sample",
+                f"images = sample(ckpt.model, 16, steps={model_config.get('sample_steps', 10)}, "
+                "generator=torch.Generator().manual_seed(0))  # (16, C, H, W) in [0, 1]"]
 
     def no_likelihood(self) -> str:
         return "not computed: the ODE's exact likelihood needs a divergence at every step"

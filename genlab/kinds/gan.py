@@ -17,8 +17,14 @@ class GANKind(ModelKind):
 
     name = "gan"
     label = "GAN"
+    description = "generative adversarial network (GAN)"
     ganspace = True
     loss_curves = ("loss_g", "loss_d")
+
+    @classmethod
+    def usage(cls, model_config):
+        return [f"z = torch.randn(16, {model_config.get('latent_dim', 'ckpt.model.latent_dim')})",
+                "images = ckpt.model.decode(z)  # (16, C, H, W) in [0, 1]"]
 
     def no_likelihood(self) -> str:
         return "none: a GAN defines no density"

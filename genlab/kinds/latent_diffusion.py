@@ -24,6 +24,7 @@ class LatentDiffusionKind(VAEKind):
 
     name = "latent-diffusion"
     label = "latent diffusion"
+    description = "latent diffusion prior (flow matching over a VAE's codes; its VAE must be beside it)"
 
     @property
     def vae(self) -> torch.nn.Module:
@@ -57,6 +58,11 @@ class LatentDiffusionKind(VAEKind):
 
     def sample(self, count: int, seed: int, scale: float = 1.0, steps: int | None = None) -> torch.Tensor:
         return self.decode(self.from_noise(sample_latents(count, self.latent_dim, seed, scale=scale), steps))
+
+    @classmethod
+    def usage(cls, model_config):
+        return ["from genlab.models.diffusion import sample_latent",
+                "images = sample_latent(ckpt.model, 16, generator=torch.Generator().manual_seed(0))  # via its VAE"]
 
     def likelihood(self, images: torch.Tensor, seed: int = 0) -> None:
         return None  # its VAE's ELBO is under N(0, I), not under this prior

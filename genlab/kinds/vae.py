@@ -17,6 +17,7 @@ class VAEKind(ModelKind):
 
     name = "vae"
     label = "VAE"
+    description = "variational autoencoder (VAE)"
     encoder = True
     test_codes = True
 
@@ -47,6 +48,11 @@ class VAEKind(ModelKind):
 
     def web_decoder(self) -> torch.nn.Module:
         return self.vae
+
+    @classmethod
+    def usage(cls, model_config):
+        return [f"z = torch.randn(16, {model_config.get('latent_dim', 'ckpt.model.latent_dim')})",
+                "images = ckpt.model.decode(z)  # (16, C, H, W) in [0, 1]"]
 
     def likelihood(self, images: torch.Tensor, seed: int = 0) -> float:
         """-ELBO (beta = 1, one draw of z): an upper bound on -log p(x), nats per image."""
