@@ -1,6 +1,6 @@
-"""In real Chromium: every tab with a diffusion model picked (a pixel one, then a latent prior) -
-no Error badge or toast anywhere, and each tab shows what it offers that kind or one sentence saying
-it has nothing for it."""
+"""In real Chromium: every tab of the app with a diffusion model picked (a pixel one, then a latent
+prior) - no Error badge or toast anywhere, and each tab shows what it offers that kind or one
+sentence saying it has nothing for it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import os
 import pytest
 
 from app_server import DIFFUSION_NAME, PRIOR_NAME, add_tiny_diffusion, make_tiny_checkpoints, running_app
+from genlab.ui.app import TABS as APP_TABS
 from test_browser_edit import CHROMIUM, CHROMIUM_ARGS
+from test_own_images import open_tab
+
+TABS = [title for title, _ in APP_TABS]  # every tab of the app
 
 TIMEOUT_MS = 180_000  # generous: the machine is shared with training jobs
-TABS = ["Sample", "Latent sliders", "Interpolate", "Edit attributes", "Inpainting"]
 
 pytestmark = [
     pytest.mark.browser,
@@ -62,7 +65,7 @@ def no_errors(page, where: str) -> None:
 
 
 def visit(page, tab: str) -> None:
-    page.get_by_role("tab", name=tab, exact=True).click()
+    open_tab(page, tab)
     settle(page)
     no_errors(page, tab)
 
@@ -74,18 +77,18 @@ def test_every_tab_with_a_pixel_diffusion_model(browser, app):
         for tab in TABS:
             visit(page, tab)
         # Sample: the steps slider is there, at the model's default.
-        page.get_by_role("tab", name="Sample", exact=True).click()
+        open_tab(page, "Sample")
         steps = page.locator("#genlab-sample-steps")
         steps.wait_for(state="visible")
         assert steps.locator("input[type=number]").first.input_value() == "3"
         # Latent sliders: one sentence instead of 784 sliders.
-        page.get_by_role("tab", name="Latent sliders", exact=True).click()
+        open_tab(page, "Latent sliders")
         status = page.locator(".gl-status:visible").first
         page.wait_for_function("() => (document.querySelector('.gl-status') || {}).textContent.includes('no sliders')")
         assert "784-d starting noise" in status.inner_text()
         assert page.locator(".gl-row").count() == 0
         # Interpolate from a test image: it is turned into its noise, and the strip walks from there.
-        page.get_by_role("tab", name="Interpolate", exact=True).click()
+        open_tab(page, "Interpolate")
         page.locator("#genlab-interpolate-start:visible").last.get_by_label("Test image").check()
         settle(page)
         page.locator("#genlab-interpolate-button").click()
@@ -94,13 +97,13 @@ def test_every_tab_with_a_pixel_diffusion_model(browser, app):
         no_errors(page, "Interpolate, after the button")
         assert page.locator("#genlab-interpolation-strip img").count() == 1
         # Edit attributes: one sentence, no error, even after pressing Edit.
-        page.get_by_role("tab", name="Edit attributes", exact=True).click()
+        open_tab(page, "Edit attributes")
         page.wait_for_function("() => document.body.innerText.includes('has no attribute directions')")
         page.locator("#genlab-edit-button").click()
         settle(page)
         no_errors(page, "Edit attributes, after the button")
         # Inpainting: the diffusion model fills beside the VAE and the GAN.
-        page.get_by_role("tab", name="Inpainting", exact=True).click()
+        open_tab(page, "Inpainting")
         page.locator("#genlab-inpaint-button").click()
         page.locator("#genlab-inpaint-diffusion img").first.wait_for()
         settle(page)
@@ -116,9 +119,9 @@ def test_every_tab_with_a_latent_diffusion_prior(browser, app):
         settle(page)
         for tab in TABS:
             visit(page, tab)
-        page.get_by_role("tab", name="Latent sliders", exact=True).click()
+        open_tab(page, "Latent sliders")
         page.wait_for_function("() => document.querySelectorAll('.gl-row').length === 16")  # its VAE's latent
-        page.get_by_role("tab", name="Edit attributes", exact=True).click()
+        open_tab(page, "Edit attributes")
         page.locator("#genlab-edit-button").click()
         settle(page)
         no_errors(page, "Edit attributes, after the button")
