@@ -309,6 +309,12 @@ def playground_module(commit: str | None, tmp: Path):
     return module
 
 
+# the VAE's training steps (the VAE and the GAN step together in both commits' workers); the earlier
+# commit shows them in #pg-status's data-step
+VAE_STEPS = ("() => { const v = document.querySelector('[data-model=\"vae\"]');"
+             " return v && v.dataset.steps ? +v.dataset.steps : +document.querySelector('#pg-status').dataset.step; }")
+
+
 def compare(before: str, throttle: float, repeats: int, log=print) -> list[dict]:
     """requestAnimationFrame over 10 s, 3 s after Play, in a page with only the Playground panel: the
     commit `before` and the working tree taken in turns, unthrottled and at `throttle`."""
@@ -333,10 +339,13 @@ def compare(before: str, throttle: float, repeats: int, log=print) -> list[dict]
                     page.click("#pg-play")
                     page.wait_for_timeout(3000)
                     cdp.send("Emulation.setCPUThrottlingRate", {"rate": rate})
+                    s0, t0 = page.evaluate(VAE_STEPS), time.monotonic()
                     frames = page.evaluate(FRAMES, 10_000)
+                    s1, t1 = page.evaluate(VAE_STEPS), time.monotonic()
                     cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
                     page.click("#pg-play")
-                    out.append({"version": label, "rate": rate, **frames, "load": os.getloadavg()[0]})
+                    out.append({"version": label, "rate": rate, **frames, "sps": (s1 - s0) / (t1 - t0),
+                                "load": os.getloadavg()[0]})
                     log(f"panel alone, {label}, throttling {rate}x, try {k + 1}: {out[-1]}")
                 page.close()
         browser.close()
@@ -345,14 +354,15 @@ def compare(before: str, throttle: float, repeats: int, log=print) -> list[dict]
 
 def compare_rows(rows: list[dict]) -> list[str]:
     lines = ["| Playground of | CPU throttling | tries | frames/s, median (min–max) | worst gap ms, median (max) "
-             "| load average 1 min |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| VAE (and GAN) steps/s, median | load average 1 min |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for version in dict.fromkeys(r["version"] for r in rows):
         for rate in sorted({r["rate"] for r in rows}):
             mine = [r for r in rows if r["version"] == version and r["rate"] == rate]
             fps, gaps = [r["fps"] for r in mine], [r["worstGap"] for r in mine]
             lines.append(f"| {'this commit' if version == 'now' else version} | {rate:g}× | {len(mine)} "
                          f"| {statistics.median(fps):.1f} ({min(fps):.1f}–{max(fps):.1f}) "
-                         f"| {statistics.median(gaps):.0f} ({max(gaps):.0f}) | {spread([r['load'] for r in mine], '.1f')} |")
+                         f"| {statistics.median(gaps):.0f} ({max(gaps):.0f}) | {statistics.median(r['sps'] for r in mine):.0f} "
+                         f"| {spread([r['load'] for r in mine], '.1f')} |")
     return lines
 
 
@@ -444,8 +454,17 @@ def report(rows: list[dict] | None, page: dict | None, seeds: int, command: str,
     return "\n".join(lines) + "\n"
 
 
-def fmt(value, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
+def keep_node_tables(text: str) -> str:
+    """`text` with the Node tables ("### By script" up to "### In the page") of the section in BENCHMARKS.md."""
+    from bench.report import BENCHMARKS, sections
+
+    old = sections(BENCHMARKS.read_text()).get("playground", "") if BENCHMARKS.exists() else ""
+    start, end = old.find("### By script"), old.find("### In the page")
+    if start < 0 or end < 0:
+        return text
+    at = text.find("### In the page")
+    note = "(The tables by script below are from the last run without --page-only; this run measured the page only.)\n\n"
+    return text[:at] + note + old[start:end] + text[at:] if at >= 0 else text
 
 
 def node_version() -> str:
@@ -465,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--before", metavar="COMMIT", help="also compare frames/s with the Playground of COMMIT, "
                    "both in a page with only the panel")
     p.add_argument("--no-browser", action="store_true", help="skip the Chromium measurement")
-    p.add_argument("--page-only", action="store_true", help="skip the Node measurement")
+    p.add_argument("--page-only", action="store_true", help="skip the Node measurement (the section keeps "
+                   "the Node tables of its last run)")
     p.add_argument("--no-write", action="store_true", help="print the section, do not write BENCHMARKS.md")
     args = p.parse_args(argv)
     if not args.page_only and shutil.which("node") is None:
@@ -483,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = None if args.page_only else summarise(measure_node(args.seeds))
     load_after = uptime()
     text = report(rows, page, args.seeds, command.strip(), load_before, load_after, before)
+    if rows is None:
+        text = keep_node_tables(text)
     print(text)
     if not args.no_write:
         from bench.report import write_section
