@@ -731,7 +731,8 @@ def samplers_section(b: Budget, log: Log) -> str:
                                           "reconstruction", rec, ["—"] * (len(header) - 8)))
         fl = floor
         real = [f"real vs real (floor: mean of {len(fl['splits'])} splits)", "real",
-                f"{fl['frechet_distance']:.2f}", "1.00", f"{fl['precision']:.3f}", f"{fl['recall']:.3f}",
+                f"{fl['frechet_distance']:.2f} (splits {min(fl['splits']):.2f}–{max(fl['splits']):.2f})", "1.00",
+                f"{fl['precision']:.3f}", f"{fl['recall']:.3f}",
                 f"{fl['confident']:.1%}", "—", *["—"] * (len(header) - 8)]
         half = min(b.sampler_samples, len(test)) // 2
         tables.append(f"""### {dataset} ({len(test):,} test images; {b.sampler_samples:,} samples per model, the first {half:,} measured against {half:,} real)
@@ -751,7 +752,8 @@ Each model's samples are measured by `genlab.metrics.sampler_quality` against th
 images: the first half of the samples against the second half of a seeded shuffle of the test set
 (seed {SEED}, as `train/evaluate.py`), in the feature space of the dataset's shipped classifier.
 Fréchet distance (lower is better) is also given over the floor, real test images against other real
-test images (the mean of 5 seeded splits of the same sizes); precision and recall are k-NN (k = 3);
+test images (the mean of 5 seeded splits of the same sizes; their range, in brackets, shows how much a
+Fréchet distance moves from one draw of images to the next at this size); precision and recall are k-NN (k = 3);
 "confident" is the share the classifier names with probability ≥ {metrics.CONFIDENT:g}; the class KL is the
 KL divergence of the classifier's class histogram from uniform. A VAE's reconstruction limit is the
 same measurement of its decoded posterior means of the real images the samples replace: what a
@@ -763,7 +765,7 @@ prior's time is its own, plus its VAE's.
 
 {stamp} The machine was shared with other jobs (see the load), which inflates the milliseconds.
 
-{"".join(tables)}
+{chr(10).join(tables)}
 _{b.name} mode, {time.perf_counter() - started:.0f} s._
 """
 

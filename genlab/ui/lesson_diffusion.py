@@ -10,6 +10,7 @@ model, the page's seed, 10 steps) is computed at start-up through `Shell.on_mode
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gradio as gr
@@ -167,8 +168,9 @@ def reverse_view(shell: Shell, dataset: str, seed: Any, steps: Any) -> tuple[Any
 # --------------------------------------------------------------------------- quality against steps
 
 
+# The cost of a step count is its network passes; the stored milliseconds depend on the machine's load.
 CURVE_COLUMNS = ["steps", "network passes", "Fréchet distance ÷ floor", "confident share", "precision", "recall",
-                 "class KL to uniform", "ms per sample"]
+                 "class KL to uniform"]
 
 
 def curve_table(result: dict[str, Any] | None) -> pd.DataFrame:
@@ -178,7 +180,7 @@ def curve_table(result: dict[str, Any] | None) -> pd.DataFrame:
     rows = [[r["steps"], r.get("network_passes", metrics.network_passes(int(r["steps"]))),
              round(float(r["fd_over_floor"]), 2), f"{float(r['confident']):.1%}",
              round(float(r.get("precision", float("nan"))), 3), round(float(r.get("recall", float("nan"))), 3),
-             round(float(r.get("kl_to_uniform", float("nan"))), 4), round(float(r.get("ms_per_sample", float("nan"))), 1)]
+             round(float(r.get("kl_to_uniform", float("nan"))), 4)]
             for r in sorted(result["curve"], key=lambda r: r["steps"])]
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
@@ -208,6 +210,26 @@ def curve_figure(result: dict[str, Any]) -> Figure:
     return fig
 
 
+def curve_reading(result: dict[str, Any]) -> str:
+    """One or two sentences that read the stored curve: the first step count, and where it levels off."""
+    curve = sorted(result["curve"], key=lambda r: r["steps"])
+    first, best = curve[0], min(float(r["fd_over_floor"]) for r in curve)
+    level = next(r for r in curve if float(r["fd_over_floor"]) <= 1.25 * best)
+    k = len(result.get("class_names") or []) or 10
+    text = (f"**With {first['steps']} step{'s' if first['steps'] != 1 else ''}** the samples are "
+            f"{float(first['fd_over_floor']):.1f}× the floor and their class histogram is "
+            f"{float(first.get('kl_to_uniform', float('nan'))):.2f} nats from uniform (one single class would be "
+            f"ln {k} = {math.log(k):.2f}): every noise ends near the same average picture.")
+    if level is not first:
+        text += (f" **From {level['steps']} steps** ({level['network_passes']} network passes) the curve levels off at "
+                 f"{float(level['fd_over_floor']):.2f}× the floor, {float(level['confident']):.0%} named with confidence.")
+    splits = result.get("floor", {}).get("splits") or []
+    if len(splits) > 1:
+        text += (f" At this sample size the floor itself moves between {min(splits):.1f} and {max(splits):.1f} from one "
+                 f"draw of real images to another, so small differences between step counts are noise.")
+    return text
+
+
 def curve_view(shell: Shell, dataset: str) -> tuple[Figure | None, pd.DataFrame, str]:
     """(chart, table, note) of the stored quality-against-steps curve of the dataset's diffusion model."""
     c = diffusion_for(shell, dataset)
@@ -223,6 +245,7 @@ def curve_view(shell: Shell, dataset: str) -> tuple[Figure | None, pd.DataFrame,
             f"(the same starting noise for every count) against {result.get('real_images')} test images, "
             f"by {result.get('classifier')}; real vs real: Fréchet distance {floor.get('frechet_distance', float('nan')):.2f}, "
             f"{floor.get('confident', float('nan')):.1%} named with confidence ({result.get('created', '')}).")
+    note = curve_reading(result) + "  \n" + note
     if result.get("checkpoint_created") != c.info.get("created"):
         note += (f" ⚠️ Measured on an earlier training of {c.name} (saved {result.get('checkpoint_created')}; the "
                  f"one loaded was saved {c.info.get('created')}): run the command again to update it.")
