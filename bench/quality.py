@@ -686,7 +686,7 @@ def sampler_row(label: str, kind: str, e: dict[str, Any], extra: list[Any]) -> l
 
 def samplers_section(b: Budget, log: Log) -> str:
     log(f"[quality] 5. Every shipped generative model, {b.sampler_samples} samples each")
-    from genlab.ui.store import ModelStore  # the app's loader
+    from genlab.store import ModelStore  # the app's loader
 
     started = time.perf_counter()
     stamp = run_stamp()
@@ -745,7 +745,7 @@ def samplers_section(b: Budget, log: Log) -> str:
 
 Every VAE, VAE with a latent diffusion prior (`*-latent-diffusion`: a flow-matching prior over the VAE's
 16-d codes in place of N(0, I)), GAN and pixel diffusion model (`*-diffusion`: a U-Net over pixels)
-shipped in checkpoints/, loaded by the app's own loader (`genlab.ui.store.ModelStore`) and sampled by
+shipped in checkpoints/, loaded by the app's own loader (`genlab.store.ModelStore`) and sampled by
 the app's own `ModelService.sample(count, seed)`, or, for a kind the service does not sample yet, by
 `genlab.metrics.checkpoint_sampler` (the sampler of `train/evaluate.py --also`; column "Sampled by").
 Each model's samples are measured by `genlab.metrics.sampler_quality` against the same real test
