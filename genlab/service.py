@@ -344,6 +344,12 @@ class ModelService:
         self._need(self.has_latents, "Sampling")
         return self._kind.sample(count, seed, scale, steps)
 
+    def reverse_process(self, seed: int, steps: int, count: int = 1) -> Any:
+        """A pixel diffusion model's sampler step by step for `count` samples of `seed`
+        (a genlab.models.diffusion.Trajectory; its `images` are the samples)."""
+        self._need(hasattr(self._kind, "reverse_process"), "Showing the reverse process")
+        return self._kind.reverse_process(seed, steps, count)
+
     def interpolate_latents(self, z0: torch.Tensor, z1: torch.Tensor, steps: int, mode: str) -> torch.Tensor:
         """The latents (steps, D) of a walk from z0 to z1 (D,), as the model walks (a latent prior
         walks between the noises of the two codes)."""

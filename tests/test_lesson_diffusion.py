@@ -62,12 +62,13 @@ def test_the_forward_strip_noises_one_image_step_by_step(shell):
 
 def test_the_reverse_strip_is_the_sampler_step_by_step_and_fixed_by_its_seed(shell):
     model = shell.store.models[DIFFUSION].model
-    trajectory = L.reverse_process(model, seed=7, steps=4)
+    service = shell.store.service(DIFFUSION)
+    trajectory = L.reverse_process(service, seed=7, steps=4)
     assert trajectory.states.shape == trajectory.predictions.shape == (5, 1, 1, 28, 28)
     assert torch.allclose(trajectory.times, torch.tensor([1.0, 0.75, 0.5, 0.25, 0.0]))
-    again = L.reverse_process(model, seed=7, steps=4)
+    again = L.reverse_process(service, seed=7, steps=4)
     assert torch.equal(trajectory.states, again.states) and torch.equal(trajectory.predictions, again.predictions)
-    assert not torch.equal(trajectory.images, L.reverse_process(model, seed=8, steps=4).images)
+    assert not torch.equal(trajectory.images, L.reverse_process(service, seed=8, steps=4).images)
     # The strip ends where the sampler does, and the samples' first is the strip's.
     samples = D.sample(model, L.SAMPLES_SHOWN, 4, torch.Generator().manual_seed(7))
     assert torch.allclose(trajectory.images[0], samples[0], atol=1e-5)

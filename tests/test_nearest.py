@@ -187,7 +187,7 @@ def test_the_nearest_endpoint_over_plain_http(genlab_app, genlab_app_checkpoints
     picture = fetch_image(genlab_app, strip)
     assert picture.size[0] > 5 * picture.size[1]  # the sample and its 5 neighbours in a row
     expect_error(call(genlab_app, "nearest", ["mnist-gan-16", 3, 8, 8]), "Index must be between 0 and 7")
-    expect_error(call(genlab_app, "nearest", ["mnist-vae-16", 0, 0, 32, 1.0, None, 0]), "k must be between 1 and 50")
+    expect_error(call(genlab_app, "nearest", ["mnist-vae-16", 0, 0, 32, 1.0, None, 0]), "Neighbours must be between 1 and 50")
     info = requests.get(f"{genlab_app}/gradio_api/info", timeout=30).json()
     assert "/nearest" in info["named_endpoints"]
 

@@ -83,6 +83,11 @@ class DiffusionKind(ModelKind):
         noise = z.detach().float().reshape(z.shape[0], *self._shape)
         return D.generate(self.model, noise, steps or self.sample_steps).cpu()
 
+    def reverse_process(self, seed: int, steps: int, count: int = 1) -> D.Trajectory:
+        """`count` samples' way from the noise of `seed` to their images in `steps` Heun steps: the
+        sampler step by step (states and the network's guesses, (steps + 1, count, C, H, W) each)."""
+        return D.denoise_trajectory(self.model, count, steps, generator=torch.Generator().manual_seed(int(seed)))
+
     def invert(self, images: torch.Tensor, steps: int, progress=None) -> Inverted:
         """The ODE backwards with the model's own step count (the GAN's inversion `steps` do not
         apply: nothing is searched), then forwards again for the reconstruction."""

@@ -20,9 +20,10 @@ from matplotlib.figure import Figure
 
 from genlab import metrics
 from genlab.checkpoints import Checkpoint
-from genlab.models.diffusion import Trajectory, add_noise, denoise_trajectory, draw_noise, sample, to_image
+from genlab.models.diffusion import Trajectory, add_noise, draw_noise, to_image
 from genlab.ui.images import grid, picture
 from genlab.ui.inputs import gallery_indices
+from genlab.service import ModelService
 from genlab.ui.shell import Shell, cached_event, user_error
 
 NOISE_TIMES = tuple(round(0.1 * i, 1) for i in range(11))  # the forward strip: t = 0, 0.1, ..., 1
@@ -107,9 +108,10 @@ def noised_series(image: torch.Tensor, seed: int, times: tuple[float, ...] = NOI
     return to_image(add_noise(frames, t, noise[None].expand_as(frames)))
 
 
-def reverse_process(model: torch.nn.Module, seed: int, steps: int) -> Trajectory:
-    """The reverse process of one sample from `seed` in `steps` Heun steps (`denoise_trajectory`)."""
-    return denoise_trajectory(model, 1, steps, generator=torch.Generator().manual_seed(int(seed)))
+def reverse_process(service: ModelService, seed: int, steps: int, count: int = 1) -> Trajectory:
+    """The reverse process of `count` samples from `seed` in `steps` Heun steps (the first is the
+    one sample of `count` = 1: the strip's)."""
+    return service.reverse_process(int(seed), steps, count)
 
 
 def strip_frames(steps: int, frames: int = STRIP_FRAMES) -> list[int]:
@@ -151,7 +153,7 @@ def reverse_view(shell: Shell, dataset: str, seed: Any, steps: Any) -> tuple[Any
     c = _need_model(shell, dataset)
     seed = shell.seed(seed)
     steps = shell.int_in_range(steps, "Steps", 1, MAX_STEPS)
-    trajectory = reverse_process(c.model, seed, steps)
+    trajectory = reverse_process(shell.store.service(c.name), seed, steps, SAMPLES_SHOWN)
     shown = strip_frames(steps)
     frames = torch.cat([trajectory.states[shown, 0], trajectory.predictions[shown, 0]])
     strip = grid(frames, ncol=len(shown), cell=CELL)
@@ -159,7 +161,7 @@ def reverse_view(shell: Shell, dataset: str, seed: Any, steps: Any) -> tuple[Any
     passes = metrics.network_passes(steps)
     caption = (f"{c.name}, seed {seed}, {steps} step{'s' if steps != 1 else ''} ({passes} network "
                f"pass{'es' if passes != 1 else ''}). Top: xₜ at t = {times}; bottom: the network's guess x̂₀ there.")
-    samples = sample(c.model, SAMPLES_SHOWN, steps, torch.Generator().manual_seed(seed))
+    samples = trajectory.images
     samples_caption = (f"{SAMPLES_SHOWN} samples of seed {seed} at {steps} step{'s' if steps != 1 else ''} "
                        f"(the first is the strip's): {SAMPLES_SHOWN * passes} network passes in all.")
     return strip, caption, grid(samples, ncol=SAMPLES_SHOWN, cell=CELL), samples_caption

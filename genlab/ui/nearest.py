@@ -133,24 +133,24 @@ def register_api(shell: Shell) -> None:
     from genlab.ui.programmatic import _call, _png  # noqa: PLC0415 - programmatic registers this
 
     def nearest(model: str, seed: int = 0, index: int = 0, count: int = 32, temperature: float = 1.0,
-                image: gr.FileData | None = None, k: int = DEFAULT_K) -> tuple[gr.FileData, dict]:
+                image: gr.FileData | None = None, neighbours: int = DEFAULT_K) -> tuple[gr.FileData, dict]:
         """The training images closest to a generated image, in the feature space of the dataset's classifier,
         and how that compares with real unseen images: did the model just copy?
 
         Parameters:
-            model: a VAE or GAN, e.g. "mnist-gan-32"
+            model: a model that samples, e.g. "mnist-gan-32"
             seed: the seed of the Sample tab's grid (when image is not given)
             index: which sample of that grid, from 0 (row by row)
             count: samples in the grid (1 to 64; the sample of an index depends on it)
             temperature: the grid's temperature (VAE) or truncation (GAN)
             image: an uploaded picture to search for instead (prepared as the model sees it)
-            k: how many neighbours (1 to 50)
+            neighbours: how many training images to show (1 to 50)
         Returns:
             a strip (the image, then its neighbours, nearest first), and {"neighbours": [{"index", "class",
             "distance"}], "reference": {"median", "p5", "test_images"}, "closer_than_test_images", "verdict", ...}
         """
         service = shell.model(model)
-        k = shell.int_in_range(k, "k", 1, MAX_K)
+        k = shell.int_in_range(neighbours, "Neighbours", 1, MAX_K)
         if image is None:
             count = shell.int_in_range(count, "Count", 1, MAX_COUNT)
             at = shell.int_in_range(index, "Index", 0, count - 1)
