@@ -168,7 +168,8 @@ def test_every_endpoint_answers_for_the_folder_models(base):
 
     # The programs' API: every endpoint, each model.
     for name in (VAE, GAN, FLAT):
-        assert call(base, "sample", [name])[0] == "complete"
+        event, out = call(base, "sample", [name, 0, 16, 1.0, 10])  # model, seed, count, temperature, steps
+        assert event == "complete", out
         event, out = call(base, "edit_attribute", [name, "brightness", 0, None, 2.0, 3])
         assert event == "complete", out
     for name in (VAE, GAN):
