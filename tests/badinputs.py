@@ -288,7 +288,7 @@ BAD_VALUES: list[BadValue] = [
     BadValue("text-for-image", "slider_start_upload", [VAE, "hello", 50], "expected an uploaded picture",
              lambda s: _sliders().start_upload(s, VAE, "hello", 50, None), "There is no file at hello"),
     BadValue("too-few-values", "decode", [VAE], "This needs 2 values"),  # /sample's missing values have defaults
-    BadValue("too-many-values", "sample", [VAE, 0, 4, 1.0, "extra"], None),  # the extra value is ignored
+    BadValue("too-many-values", "sample", [VAE, 0, 4, 1.0, 10, "extra"], None),  # the extra value is ignored
     BadValue("huge-text", "define_attribute", [VAE, "x" * 100_000, "", "", None, None, 20], "short name",
              lambda s: _attributes().define_attribute(s, VAE, "x" * 100_000, "", "", None, None, 20, {}),
              "short name"),

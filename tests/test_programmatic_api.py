@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from tests.app_server import genlab_app  # noqa: F401  (the shared app on tiny MNIST checkpoints)
+from tests.app_server import call, genlab_app  # noqa: F401  (the shared app on tiny MNIST checkpoints)
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -60,6 +60,12 @@ def test_compare_and_sample_with_defaults(client):
     assert _is_png(vae) and _is_png(gan) and numbers["models"]["vae"] == "mnist-vae-16"
     grid = client.predict(model="mnist-vae-16", api_name="/sample")
     assert _is_png(grid)
+
+
+def test_sample_over_plain_http_with_the_model_alone(genlab_app):  # noqa: F811
+    """Omitted trailing parameters take their defaults, None ("the model's own steps") included."""
+    event, data = call(genlab_app, "sample", ["mnist-vae-16"])
+    assert event == "complete", data
 
 
 @pytest.mark.parametrize("endpoint, arguments, fragment", [

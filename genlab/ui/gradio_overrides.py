@@ -136,8 +136,18 @@ class GuardedBlocks(gr.Blocks):
     async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
         try:
             refuse_links(inputs)
+            given = len(inputs) if isinstance(inputs, list) else None
             inputs = with_defaults(block_fn, inputs)
-            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+            # An omitted parameter whose default is None ("the model's own") reaches the handler as
+            # None: its component (a slider) could not preprocess None, so it checks its own value.
+            omitted = [] if given is None else [i for i in range(given, len(inputs)) if inputs[i] is None]
+            if omitted:
+                inputs = [getattr(block_fn.inputs[i], "value", None) if i in omitted else v
+                          for i, v in enumerate(inputs)]
+            processed = await super().preprocess_data(block_fn, inputs, state, explicit_call)
+            for i in omitted:
+                processed[i] = None
+            return processed
         except gr.Error as e:  # Gradio's own checks: "Value 17 is greater than maximum value 16." ...
             message = str(e.message)
             if "(type: <class" in message:  # ... "Value: 5 (type: <class 'int'>) is not in the list of choices"
