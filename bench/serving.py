@@ -380,6 +380,11 @@ def api_cases(m: Models, image: dict, sketch: dict) -> list[Case]:
         Case("edit_attribute", f"{m.vae}, thickness, a seed", lambda i: [m.vae, "thickness", i]),
         Case("inpaint", f"{m.gan}, a seed, bottom half, 4 fills", lambda i: [m.gan, i]),
         Case("compare", f"{d}, a seed", lambda i: [d, i]),
+        Case("compare_three_way", f"{d}: VAE, GAN and diffusion measured now", lambda i: [d, i],
+             warmup=False, in_quick=False),
+        Case("diffusion_forward", f"{d}: a test image noised, 11 times", lambda i: [m.vae, i % 16, i]),
+        Case("diffusion_reverse", f"{d}: the reverse strip and 8 samples, 10 steps", lambda i: [m.vae, i, 10]),
+        Case("nearest", f"{m.gan}: a sample's 5 nearest training images", lambda i: [m.gan, i, i % 32]),
         Case("refresh_models", "nothing changed on disk", lambda i: [m.vae]),
     ]
 

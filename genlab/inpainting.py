@@ -653,9 +653,10 @@ class Inpainting:
     seconds: float  # wall time of the search
 
 
-def _inpaint(kind: str, model: Any, image: torch.Tensor, hidden: Any, fills: int, steps: int, seed: int,
-             progress: ProgressFn | None, device: str | torch.device, original: torch.Tensor | None,
-             classifier: Any, batched: bool) -> Inpainting:
+def _checked_request(image: torch.Tensor, hidden: Any, fills: int, original: torch.Tensor | None,
+                     device: str | torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One fill request checked (ValueError with one sentence) -> (mask (H, W) bool, the image
+    repeated once per fill (F, C, H, W) on `device`)."""
     if image.ndim != 3:
         raise ValueError(f"image must be (C, H, W), got shape {tuple(image.shape)}.")
     if isinstance(fills, bool) or int(fills) != fills or not 1 <= fills <= MAX_FILLS:
@@ -663,8 +664,14 @@ def _inpaint(kind: str, model: Any, image: torch.Tensor, hidden: Any, fills: int
     mask = check_mask(hidden, image.shape[1], image.shape[2], allow_nothing_hidden=True)
     if original is not None and tuple(original.shape) != tuple(image.shape):
         raise ValueError(f"The original is {tuple(original.shape)} but the image is {tuple(image.shape)}.")
+    return mask, image.to(device, torch.float32).expand(int(fills), -1, -1, -1).contiguous()
+
+
+def _inpaint(kind: str, model: Any, image: torch.Tensor, hidden: Any, fills: int, steps: int, seed: int,
+             progress: ProgressFn | None, device: str | torch.device, original: torch.Tensor | None,
+             classifier: Any, batched: bool) -> Inpainting:
+    mask, images = _checked_request(image, hidden, fills, original, device)
     start = time.perf_counter()
-    images = image.to(device, torch.float32).expand(int(fills), -1, -1, -1).contiguous()
     module = _as_model(model)
     tolerance = TOLERANCE if kind == "vae" else GAN_TOLERANCE
     job = _job(module, kind, images, mask, steps, seed, None, tolerance)
@@ -755,15 +762,8 @@ def inpaint_diffusion(model: Any, image: torch.Tensor, hidden: Any, fills: int =
                       original: torch.Tensor | None = None, classifier: Any = None) -> Inpainting:
     """`fills` diffusion fills of `image` (C, H, W) where `hidden` (H, W) is True; as `inpaint_vae`
     (one sampler run for all the fills, each from its own noise; nothing is searched, so no batcher)."""
-    if image.ndim != 3:
-        raise ValueError(f"image must be (C, H, W), got shape {tuple(image.shape)}.")
-    if isinstance(fills, bool) or int(fills) != fills or not 1 <= fills <= MAX_FILLS:
-        raise ValueError(f"fills must be a whole number from 1 to {MAX_FILLS}, got {fills}.")
-    mask = check_mask(hidden, image.shape[1], image.shape[2], allow_nothing_hidden=True)
-    if original is not None and tuple(original.shape) != tuple(image.shape):
-        raise ValueError(f"The original is {tuple(original.shape)} but the image is {tuple(image.shape)}.")
+    mask, images = _checked_request(image, hidden, fills, original, device)
     start = time.perf_counter()
-    images = image.to(device, torch.float32).expand(int(fills), -1, -1, -1).contiguous()
     latents, decoded = fill_diffusion(model, images, mask, steps=steps, seed=seed, progress=progress)
     return _scored(images, mask, latents, decoded, start, original, classifier)
 

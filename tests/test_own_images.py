@@ -233,18 +233,10 @@ def test_every_tab_works_in_the_browser(base, checkpoints):
 
 
 def open_tab(page, name: str) -> None:
-    """Open the tab called `name`, from the tab row or, when the row has no room for it, its overflow menu."""
-    import re
+    """Open the tab called `name` (from the overflow menu when the tab row has no room for it)."""
+    from test_self_contained import open_tab as open_any_tab
 
-    from test_self_contained import settle
-
-    tab = page.get_by_role("tab", name=name, exact=True).locator("visible=true")
-    if tab.count():
-        tab.first.click()
-    else:
-        page.locator(".overflow-menu button").locator("visible=true").first.click()
-        page.locator(".overflow-dropdown button").filter(has_text=re.compile(f"^{re.escape(name)}$")).first.click()
-    settle(page)
+    open_any_tab(page, name)
 
 
 def choose_model(page, name: str) -> None:
