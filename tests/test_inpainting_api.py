@@ -124,3 +124,25 @@ def test_the_vae_vs_gan_tab_shows_the_stored_inpainting_numbers(genlab_app, genl
     assert f"| GAN ({GAN_NAME}) | 0.1000 ± 0.0030 | 0.210 ± 0.004 | 61.0% |" in text
     assert "Holds: a test verdict." in text
     expect_error(call(genlab_app, "compare_inpainting", ["no-such-dataset"]), "no-such-dataset")
+
+
+def test_the_diffusion_model_fills_only_when_asked_or_picked(tmp_path):
+    """A class pressing "Fill the hole" at once does not pay for the diffusion fill unless it is asked for
+    (the box) or the picked model is a diffusion model itself."""
+    from app_server import DIFFUSION_NAME, add_tiny_diffusion, make_tiny_checkpoints
+
+    from genlab.store import ModelStore
+    from genlab.ui.inpaint import DIFFUSION_BOX, run_inpaint
+    from genlab.ui.shell import Shell
+
+    shell = Shell(ModelStore.load(add_tiny_diffusion(make_tiny_checkpoints(tmp_path))))
+
+    def fill(model: str, with_diffusion: bool):
+        return run_inpaint(shell, *inpaint_args(model=model, fills=2, steps=10), with_diffusion)
+
+    *_, diffusion_fills, diffusion_numbers, note = fill(VAE_NAME, False)
+    assert not diffusion_fills and DIFFUSION_BOX in diffusion_numbers and "sampling steps" not in note
+    *_, diffusion_fills, diffusion_numbers, note = fill(VAE_NAME, True)
+    assert len(diffusion_fills) == 2 and "sampling steps" in note
+    *_, diffusion_fills, _, _ = fill(DIFFUSION_NAME, False)
+    assert len(diffusion_fills) == 2

@@ -32,6 +32,7 @@ MIN_STEPS, MAX_UI_STEPS = 10, min(1000, MAX_STEPS)
 EDITOR_SIZE = 224  # the image is painted over at 8x
 HIDDEN_COLOUR = (0.85, 0.27, 0.94)  # the hole, as the models are shown it (the brush's colour)
 CELL = 112  # pixels per fill in the galleries
+DIFFUSION_BOX = "Diffusion fills too"
 FILLERS = ("vae", "gan", "diffusion")  # the dataset's models that fill (`ModelStore.chosen`), in the page's order
 
 INTRO = """
@@ -163,14 +164,18 @@ def _wait_reporting(searches: dict[str, concurrent.futures.Future], reached: dic
 
 
 def run_inpaint(shell: Shell, model: Any, source: Any, upload: Any, drawing: Any, test_index: Any, seed: Any,
-                mask_preset: Any, mask_drawing: Any, fills: Any, steps: Any, fill_seed: Any, progress: Any = None):
+                mask_preset: Any, mask_drawing: Any, fills: Any, steps: Any, fill_seed: Any, with_diffusion: Any = False,
+                progress: Any = None):
     """The `inpaint` endpoint: (original, what the models see, VAE fills, VAE numbers, GAN fills, GAN numbers,
     diffusion fills, diffusion numbers, note).
 
-    The image comes from the picker (as `model` sees it); the dataset's VAE, GAN and diffusion model
-    (`ModelStore.chosen`) each fill it (the diffusion model with its own ODE steps, not `steps`).
+    The image comes from the picker (as `model` sees it); the dataset's VAE and GAN (`ModelStore.chosen`)
+    each fill it, and its diffusion model too (with its own ODE steps, not `steps`) when `with_diffusion`
+    or when the picked model samples by steps itself. The diffusion fill costs several times the two
+    searches together, so a class pressing the button at once does not pay for it unless asked.
     """
     picked = shell.model(model)
+    with_diffusion = bool(with_diffusion) or picked.sample_steps is not None
     fills = shell.int_in_range(fills, "Fills per model", 1, MAX_FILLS)
     steps = shell.int_in_range(steps, "Search steps", MIN_STEPS, MAX_UI_STEPS)
     fill_seed = shell.seed(fill_seed)
@@ -186,7 +191,10 @@ def run_inpaint(shell: Shell, model: Any, source: Any, upload: Any, drawing: Any
     reached: dict[str, tuple[int, int]] = {}
     for kind in FILLERS:
         service = chosen.get(kind)
-        if service is None:
+        if kind == "diffusion" and service is not None and not with_diffusion:
+            notes[kind] = (f"Tick “{DIFFUSION_BOX}” to see {service.name} fill it too (slower: it samples "
+                           f"{DIFFUSION_STEPS} steps, each redone {DIFFUSION_RESAMPLE} times, where the others search).")
+        elif service is None:
             what = "diffusion model" if kind == "diffusion" else kind.upper()
             notes[kind] = f"There is no {what} for {picked.dataset} yet."
         elif service.image_shape != tuple(image.shape):
@@ -210,9 +218,10 @@ def run_inpaint(shell: Shell, model: Any, source: Any, upload: Any, drawing: Any
     verdicts = picked.verdicts(image[None])
     if verdicts:
         truth += f"; the classifier says {verdicts[0][0]} ({100 * verdicts[0][1]:.0f}%)"
-    note = (f"**{int(hidden.sum())}** of {hidden.numel()} pixels hidden; {fills} fills per model, {steps} search steps "
-            f"(the diffusion model: {DIFFUSION_STEPS} sampling steps, each redone {DIFFUSION_RESAMPLE} times), "
-            f"starts from seed {fill_seed}. {truth}. Error: the mean squared difference from the true pixels in "
+    how_diffusion = (f" (the diffusion model: {DIFFUSION_STEPS} sampling steps, each redone {DIFFUSION_RESAMPLE} "
+                     "times)" if "diffusion" in searches else "")
+    note = (f"**{int(hidden.sum())}** of {hidden.numel()} pixels hidden; {fills} fills per model, {steps} search steps"
+            f"{how_diffusion}, starts from seed {fill_seed}. {truth}. Error: the mean squared difference from the true pixels in "
             "the hole (a blurry average scores well on it); sharpness: the variance of the Laplacian there "
             "(blur scores low).")
     return (to_pil(image, 224), to_pil(masked_view(image, hidden), 224), *outputs, note)
@@ -254,6 +263,8 @@ def build(shell: Shell) -> None:
         steps = gr.Slider(MIN_STEPS, MAX_UI_STEPS, value=DEFAULT_STEPS, step=10, label="Search steps",
                           info="more: a closer fit to the visible pixels, slower")
         fill_seed = gr.Number(0, label="Seed of the starts", precision=0, minimum=0)
+        with_diffusion = gr.Checkbox(False, label=DIFFUSION_BOX,
+                                     info="the dataset's diffusion model fills too (slower; always when one is picked)")
     run_button = gr.Button("Fill the hole", variant="primary", elem_id="genlab-inpaint-button")
     with gr.Row():
         original = picture("The original", height=200)
@@ -298,11 +309,11 @@ def build(shell: Shell) -> None:
     # only among them.
     @cached_event
     def inpaint_event(model, source, upload, drawing, test_index, seed, mask_preset, mask_drawing, fills, steps,
-                      fill_seed, progress=gr.Progress()):
+                      fill_seed, with_diffusion=False, progress=gr.Progress()):
         return run_inpaint(shell, model, source, upload, drawing, test_index, seed, mask_preset, mask_drawing,
-                           fills, steps, fill_seed, progress=progress)
+                           fills, steps, fill_seed, with_diffusion, progress=progress)
 
-    run_button.click(inpaint_event, [*preview_inputs, fills, steps, fill_seed],
+    run_button.click(inpaint_event, [*preview_inputs, fills, steps, fill_seed, with_diffusion],
                      [original, masked, vae_fills, vae_numbers, gan_fills, gan_numbers, diffusion_fills,
                       diffusion_numbers, note], api_name="inpaint_ui",
                      api_visibility="undocumented",
