@@ -365,17 +365,9 @@ def compare_models(vae_ckpt: Checkpoint | str | Path, gan_ckpt: Checkpoint | str
                                            iwae_k, encoder_images, inversion_steps, inversion_restarts, started)
     device = _device_of(clf)
     num_classes = clf.config.num_classes
-    n = min(num_samples, len(test_data))
-    if n < 20:
-        raise ValueError(f"The test set has {len(test_data)} images; the comparison needs at least 20.")
-    g = torch.Generator().manual_seed(int(seed))
-    real = test_data.images[torch.randperm(len(test_data), generator=g)[:n]].to(device)
-    z_vae = torch.randn((num_samples, vae.latent_dim), generator=g)
-    z_gan = torch.randn((num_samples, gan.latent_dim), generator=g)
-
-    report(0.0, "Sampling both models")
-    samples = {"vae": _decode_batched(vae, z_vae.to(_device_of(vae))).to(device),
-               "gan": _decode_batched(gan, z_gan.to(_device_of(gan))).to(device)}
+    real, (z_vae, z_gan), samples = _real_and_samples(vae, gan, test_data, num_samples, seed, device, minimum=20,
+                                                      report=report)
+    n = len(real)
 
     report(0.1, "Classifier features")
     feats, logits = {}, {}
@@ -470,22 +462,32 @@ def _featureless_metrics(vae_c: Checkpoint, gan_c: Checkpoint, real: torch.Tenso
     return m
 
 
+def _real_and_samples(vae: Any, gan: Any, test_data: ImageData, num_samples: int, seed: int,
+                      device: torch.device, minimum: int, report: ProgressFn
+                      ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]:
+    """The comparison's draws from `seed`: up to `num_samples` real test images (n, C, H, W) on
+    `device`, the models' latents (z_vae, z_gan), and their samples ({"vae", "gan"}) on `device`."""
+    n = min(num_samples, len(test_data))
+    if n < minimum:
+        raise ValueError(f"The test set has {len(test_data)} images; the comparison needs at least {minimum}.")
+    g = torch.Generator().manual_seed(int(seed))
+    real = test_data.images[torch.randperm(len(test_data), generator=g)[:n]].to(device)
+    z_vae = torch.randn((num_samples, vae.latent_dim), generator=g)
+    z_gan = torch.randn((num_samples, gan.latent_dim), generator=g)
+    report(0.0, "Sampling both models")
+    samples = {"vae": _decode_batched(vae, z_vae.to(_device_of(vae))).to(device),
+               "gan": _decode_batched(gan, z_gan.to(_device_of(gan))).to(device)}
+    return real, (z_vae, z_gan), samples
+
+
 def _compare_without_classifier(vae_c: Checkpoint, gan_c: Checkpoint, test_data: ImageData, num_samples: int,
                                 seed: int, report: ProgressFn, iwae_images: int, iwae_k: int, encoder_images: int,
                                 inversion_steps: int, inversion_restarts: int, started: float) -> dict[str, Any]:
     """`compare_models` with no classifier: sharpness and `_featureless_metrics`; the rest None."""
     vae, gan = vae_c.model, gan_c.model
     device = _device_of(vae)
-    n = min(num_samples, len(test_data))
-    if n < 2:
-        raise ValueError(f"The test set has {len(test_data)} images; the comparison needs at least 2.")
-    g = torch.Generator().manual_seed(int(seed))
-    real = test_data.images[torch.randperm(len(test_data), generator=g)[:n]].to(device)
-    z_vae = torch.randn((num_samples, vae.latent_dim), generator=g)
-    z_gan = torch.randn((num_samples, gan.latent_dim), generator=g)
-    report(0.0, "Sampling both models")
-    samples = {"vae": _decode_batched(vae, z_vae.to(device)),
-               "gan": _decode_batched(gan, z_gan.to(_device_of(gan))).to(device), "real": real}
+    real, _, samples = _real_and_samples(vae, gan, test_data, num_samples, seed, device, minimum=2, report=report)
+    samples["real"] = real
     m: dict[str, Any] = {"sharpness": {k: float(sharpness(v).mean()) for k, v in samples.items()},
                          "class_distribution": None, "frechet_distance": None, "precision": None, "recall": None,
                          "path_length": None}
@@ -497,7 +499,7 @@ def _compare_without_classifier(vae_c: Checkpoint, gan_c: Checkpoint, test_data:
         "dataset": test_data.name or vae_c.dataset,
         "models": {"vae": vae_c.name, "gan": gan_c.name, "classifier": None},
         "class_names": list(test_data.class_names),
-        "num_samples": num_samples, "real_images": n, "seed": seed,
+        "num_samples": num_samples, "real_images": len(real), "seed": seed,
         "metrics": m,
         "seconds": time.perf_counter() - started,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
